@@ -1,0 +1,36 @@
+"""minigrad: a reverse-mode autograd engine on NumPy, written to be read.
+
+A `Tensor` wraps an array on a device (NumPy on the CPU, CuPy on a GPU); every op is a
+`Function` with a hand-written backward. See README.md for a tour.
+"""
+
+from minigrad import ops
+from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad
+from minigrad.backend import Device, get_device
+from minigrad.creation import (
+    arange,
+    full,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from minigrad.ops import *  # noqa: F403  (the functional forms of all ops)
+from minigrad.random import Generator, default_generator, manual_seed
+from minigrad.tensor import Tensor
+
+float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
+int8, int16, int32, int64, uint8, bool_ = "int8", "int16", "int32", "int64", "uint8", "bool"
+
+device = get_device
+
+__version__ = "0.1.0"
+__all__ = [
+    "Device", "Function", "Generator", "Tensor", "arange", "default_generator", "device",
+    "enable_grad", "full", "get_device", "is_grad_enabled", "manual_seed", "no_grad", "ones",
+    "ones_like", "rand", "randint", "randn", "tensor", "zeros", "zeros_like", *ops.__all__,
+]

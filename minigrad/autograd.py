@@ -1,0 +1,236 @@
+"""Reverse-mode autodiff: the `Function` node every op subclasses, grad mode, and backward.
+
+A `Function` turns input arrays into output arrays in `forward` and, in `backward`, maps
+the gradients of its outputs to the gradients of its inputs (plain arrays: no graph is
+built while differentiating). Calling a Function on tensors records it as the `_ctx` of
+its outputs when any input requires grad, so the graph is the chain of these nodes.
+
+`run_backward` orders the nodes reachable from the root topologically with an explicit
+stack (no recursion, so a chain of 100,000 ops works), then visits them in reverse,
+summing the gradients of a tensor used several times. Unless `retain_graph` is set,
+each node drops what it saved once its backward has run; a second backward through it
+raises a clear error instead of computing garbage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.previous = is_grad_enabled()
+        _state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.previous
+        return False
+
+
+def no_grad():
+    """Context manager and decorator: ops inside record no graph (inference, updates)."""
+    return _GradMode(False)
+
+
+def enable_grad():
+    """Context manager and decorator: turn graph recording back on inside `no_grad`."""
+    return _GradMode(True)
+
+
+class Function:
+    """One node of the graph. Subclasses define `forward(*arrays)` and `backward(*grads)`.
+
+    Constructor arguments carry the op's non-tensor parameters (axis, shape, ...).
+    In `forward`, `self.xp` is the array namespace of the inputs' device and
+    `self.device` the device; call `self.save_for_backward(...)` for what the backward
+    needs. `backward` gets one gradient array per output and returns one per input
+    (or a single array for one input); `None` where `self.needs_input_grad[i]` is False.
+    """
+
+    # Set in __call__; declared for readers and linters.
+    xp = None
+    device = None
+    inputs: tuple = ()
+    needs_input_grad: tuple = ()
+    saved: tuple | None = ()
+    n_outputs = 1
+    output_meta = ()  # (shape, dtype) per output of a multi-output op
+    output_hooks = None  # {output index: [hook, ...]} for hooks on non-leaf tensors
+    requires_grad = False
+    # Observers called as hook(function, phase, payload) by viz, anomaly and profiler
+    # tools; an empty tuple costs one attribute check per op when nothing observes.
+    observers: tuple = ()
+
+    def __call__(self, *inputs):
+        from minigrad.tensor import Tensor
+
+        device = inputs[0].device
+        self.device = device
+        self.xp = device.xp
+        self.requires_grad = requires_grad = is_grad_enabled() and any(
+            t.requires_grad for t in inputs)
+        if Function.observers:
+            return _observed_call(self, inputs, requires_grad)
+        try:
+            result = self.forward(*[t.data for t in inputs])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise _named_error(self, inputs, exc) from exc
+        if requires_grad:
+            self.inputs = inputs
+            self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        else:
+            self.saved = None
+        if isinstance(result, tuple):
+            self.n_outputs = len(result)
+            self.output_meta = tuple((y.shape, y.dtype) for y in result)
+            return tuple(Tensor._from_op(y, device, self, i, requires_grad)
+                         for i, y in enumerate(result))
+        return Tensor._from_op(result, device, self, 0, requires_grad)
+
+    def save_for_backward(self, *arrays) -> None:
+        if self.requires_grad:
+            self.saved = arrays
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # "MatMul" -> "mat_mul": the op's name in error messages and reports.
+        cls.name = "".join("_" + c.lower() if c.isupper() and i else c.lower()
+                           for i, c in enumerate(cls.__name__.lstrip("_")))
+
+
+def _named_error(fn: Function, inputs, exc: Exception) -> Exception:
+    """Re-raise an array library's error with the op's name, shapes and dtypes."""
+    message = str(exc)
+    if message.startswith(fn.name + ":"):
+        return exc
+    described = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
+    return type(exc)(f"{fn.name}: inputs {described}: {message}")
+
+
+def _observed_call(fn: Function, inputs, requires_grad):
+    """`Function.__call__` with the observers told before and after the forward."""
+    for hook in Function.observers:
+        hook(fn, "before_forward", inputs)
+    try:
+        Function.observers, observers = (), Function.observers
+        out = fn(*inputs)
+    finally:
+        Function.observers = observers
+    for hook in observers:
+        hook(fn, "after_forward", out)
+    return out
+
+
+def _topological_order(root_fn: Function) -> list[Function]:
+    """Functions reachable from root_fn, each after every function that consumes it."""
+    order: list[Function] = []
+    visited = set()
+    stack = [(root_fn, False)]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if fn in visited:
+            continue
+        visited.add(fn)
+        stack.append((fn, True))
+        for t in fn.inputs:
+            ctx = t._ctx
+            if ctx is not None and ctx not in visited:
+                stack.append((ctx, False))
+    order.reverse()
+    return order
+
+
+def _accumulate(existing, new):
+    # Out of place: `new` may alias an array another node still uses.
+    return new if existing is None else existing + new
+
+
+def run_backward(root, grad, retain_graph: bool = False) -> None:
+    """Backpropagate `grad` (an array shaped like root) from tensor `root` to every leaf."""
+    root_fn = root._ctx
+    if root_fn is None:
+        root._receive_grad(grad)
+        return
+    order = _topological_order(root_fn)
+    pending: dict[Function, list] = {root_fn: [None] * root_fn.n_outputs}
+    pending[root_fn][root._out_index] = grad
+    observers = Function.observers
+    for fn in order:
+        out_grads = pending.pop(fn, None)
+        if out_grads is None:
+            continue
+        if fn.saved is None:
+            raise RuntimeError(
+                f"backward through {fn.name} a second time: its saved values were freed "
+                "after the first backward; pass retain_graph=True to the first call")
+        if fn.output_hooks:
+            out_grads = _apply_output_hooks(fn, out_grads)
+        if fn.n_outputs == 1:
+            if observers:
+                in_grads = _observed_backward(fn, out_grads, observers)
+            else:
+                in_grads = fn.backward(out_grads[0])
+        else:
+            out_grads = [fn.device.zeros(*fn.output_meta[i]) if g is None else g
+                         for i, g in enumerate(out_grads)]
+            if observers:
+                in_grads = _observed_backward(fn, out_grads, observers)
+            else:
+                in_grads = fn.backward(*out_grads)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for t, g, needed in zip(fn.inputs, in_grads, fn.needs_input_grad):
+            if not needed or g is None:
+                continue
+            ctx = t._ctx
+            if ctx is None:
+                t._receive_grad(g)
+            else:
+                slots = pending.get(ctx)
+                if slots is None:
+                    slots = pending[ctx] = [None] * ctx.n_outputs
+                slots[t._out_index] = _accumulate(slots[t._out_index], g)
+        if not retain_graph:
+            fn.saved = None
+
+
+def _observed_backward(fn: Function, out_grads, observers):
+    for hook in observers:
+        hook(fn, "before_backward", out_grads)
+    in_grads = fn.backward(*out_grads)
+    for hook in observers:
+        hook(fn, "after_backward", in_grads if isinstance(in_grads, tuple) else (in_grads,))
+    return in_grads
+
+
+def _apply_output_hooks(fn: Function, out_grads: list) -> list:
+    """Run the hooks registered on fn's outputs (`Tensor.register_hook`, `retain_grad`).
+
+    A hook returning an array replaces the gradient that flows on."""
+    for i, hooks in fn.output_hooks.items():
+        if out_grads[i] is None:
+            continue
+        for hook in hooks:
+            replaced = hook(out_grads[i])
+            if replaced is not None:
+                out_grads[i] = replaced
+    return out_grads

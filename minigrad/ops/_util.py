@@ -1,0 +1,62 @@
+"""Helpers shared by the op modules: broadcasting reduction, axis normalisation, operands."""
+
+from __future__ import annotations
+
+from numbers import Number
+
+from minigrad.tensor import Tensor
+
+
+def sum_to(xp, g, shape: tuple):
+    """Sum a broadcast gradient back to `shape` (the inverse of broadcasting)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = xp.sum(g, axis=axes, keepdims=True)
+    return xp.reshape(g, shape)
+
+
+def grad_like(xp, g, shape: tuple, dtype):
+    """`sum_to` plus a cast back to the input's dtype (for mixed-dtype ops)."""
+    g = sum_to(xp, g, shape)
+    return g if g.dtype == dtype else xp.astype(g, dtype)
+
+
+def normalize_axes(op: str, axis, ndim: int) -> tuple:
+    """axis (None, int or tuple, negatives allowed) -> a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    """The shape of a reduction over `axes` with keepdims=True."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def is_scalar(x) -> bool:
+    return isinstance(x, Number) and not isinstance(x, Tensor)
+
+
+def as_tensor(x, like: Tensor) -> Tensor:
+    """x as a Tensor on like's device; Python scalars take like's dtype."""
+    if isinstance(x, Tensor):
+        return x
+    if is_scalar(x):
+        return Tensor(like.device.full((), x, like.dtype), device=like.device)
+    return Tensor(x, device=like.device)
+
+
+def shape_str(*shapes) -> str:
+    return ", ".join(str(tuple(s)) for s in shapes)

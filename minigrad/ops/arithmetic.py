@@ -1,0 +1,266 @@
+"""Arithmetic: add, sub, mul, div, neg, pow, with broadcasting and Python scalars.
+
+Broadcasting in the forward becomes a sum in the backward (`sum_to`). A Python scalar
+operand gets its own op (`AddScalar`, ...) so it never becomes a tensor or a graph node.
+"""
+
+from __future__ import annotations
+
+from minigrad.autograd import Function
+from minigrad.ops._util import as_tensor, grad_like, is_scalar
+from minigrad.tensor import Tensor
+
+
+class _Binary(Function):
+    """Base of tensor-tensor ops: remembers input shapes and dtypes for `grad_like`."""
+
+    def remember(self, a, b):
+        self.meta = ((a.shape, a.dtype), (b.shape, b.dtype))
+
+    def to_input(self, i: int, g):
+        shape, dtype = self.meta[i]
+        return grad_like(self.xp, g, shape, dtype)
+
+
+class Add(_Binary):
+    def forward(self, a, b):
+        self.remember(a, b)
+        return a + b
+
+    def backward(self, g):
+        return self.to_input(0, g), self.to_input(1, g)
+
+
+class Sub(_Binary):
+    def forward(self, a, b):
+        self.remember(a, b)
+        return a - b
+
+    def backward(self, g):
+        return self.to_input(0, g), self.to_input(1, -g)
+
+
+class Mul(_Binary):
+    def forward(self, a, b):
+        self.remember(a, b)
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved
+        ga = self.to_input(0, g * b) if self.needs_input_grad[0] else None
+        gb = self.to_input(1, g * a) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(_Binary):
+    def forward(self, a, b):
+        self.remember(a, b)
+        out = a / b
+        self.save_for_backward(b, out)
+        return out
+
+    def backward(self, g):
+        # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2 = -out/b
+        b, out = self.saved
+        g_over_b = g / b
+        ga = self.to_input(0, g_over_b) if self.needs_input_grad[0] else None
+        gb = self.to_input(1, -g_over_b * out) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(_Binary):
+    def forward(self, a, b):
+        self.remember(a, b)
+        out = a**b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, g):
+        # d(a^b)/da = b a^(b-1) ; d(a^b)/db = a^b log(a), taken as 0 where a == 0
+        xp = self.xp
+        a, b, out = self.saved
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = self.to_input(0, g * b * a ** (b - 1))
+        if self.needs_input_grad[1]:
+            zero = a == 0
+            log_a = xp.log(xp.where(zero, xp.ones_like(a), a))
+            gb = self.to_input(1, xp.where(zero, xp.zeros_like(out), g * out * log_a))
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class AddScalar(Function):
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return a + self.c
+
+    def backward(self, g):
+        return g
+
+
+class MulScalar(Function):
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return a * self.c
+
+    def backward(self, g):
+        return g * self.c
+
+
+class DivScalar(Function):
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return a / self.c
+
+    def backward(self, g):
+        return g / self.c
+
+
+class RSubScalar(Function):
+    """c - a"""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        return self.c - a
+
+    def backward(self, g):
+        return -g
+
+
+class RDivScalar(Function):
+    """c / a; d/da = -c/a^2 = -out/a"""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        out = self.c / a
+        self.save_for_backward(a, out)
+        return out
+
+    def backward(self, g):
+        a, out = self.saved
+        return -g * out / a
+
+
+class PowScalar(Function):
+    """a ** c; d/da = c a^(c-1) (0 for c == 0, also at a == 0)"""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a**self.c
+
+    def backward(self, g):
+        (a,) = self.saved
+        c = self.c
+        if c == 0:
+            return self.xp.zeros_like(g)
+        if c == 1:
+            return g
+        if c == 2:
+            return g * (2 * a)
+        return g * (c * a ** (c - 1))
+
+
+class RPowScalar(Function):
+    """c ** a; d/da = c^a log(c)"""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, a):
+        import math
+
+        out = self.c**a
+        self.log_c = math.log(self.c) if self.c > 0 else float("nan")
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * out * self.log_c
+
+
+def add(a, b) -> Tensor:
+    if is_scalar(b):
+        return AddScalar(b)(a)
+    if is_scalar(a):
+        return AddScalar(a)(b)
+    return Add()(*_tensors(a, b))
+
+
+def sub(a, b) -> Tensor:
+    if is_scalar(b):
+        return AddScalar(-b)(a)
+    if is_scalar(a):
+        return RSubScalar(a)(b)
+    return Sub()(*_tensors(a, b))
+
+
+def rsub(a, b) -> Tensor:
+    """b - a (the reflected form of a - b)."""
+    return sub(b, a)
+
+
+def mul(a, b) -> Tensor:
+    if is_scalar(b):
+        return MulScalar(b)(a)
+    if is_scalar(a):
+        return MulScalar(a)(b)
+    return Mul()(*_tensors(a, b))
+
+
+def div(a, b) -> Tensor:
+    if is_scalar(b):
+        return DivScalar(b)(a)
+    if is_scalar(a):
+        return RDivScalar(a)(b)
+    return Div()(*_tensors(a, b))
+
+
+def rdiv(a, b) -> Tensor:
+    """b / a (the reflected form of a / b)."""
+    return div(b, a)
+
+
+def pow(a, b) -> Tensor:
+    if is_scalar(b):
+        return PowScalar(b)(a)
+    if is_scalar(a):
+        return RPowScalar(a)(b)
+    return Pow()(*_tensors(a, b))
+
+
+def rpow(a, b) -> Tensor:
+    """b ** a (the reflected form of a ** b)."""
+    return pow(b, a)
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg()(a)
+
+
+def _tensors(a, b) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, a)
+    return as_tensor(a, b), b

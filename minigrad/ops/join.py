@@ -1,0 +1,105 @@
+"""Joining and splitting along an axis: concatenate, stack, split."""
+
+from __future__ import annotations
+
+from minigrad.autograd import Function
+from minigrad.ops._util import normalize_axes
+from minigrad.tensor import Tensor
+
+
+def _slice_along(ndim: int, axis: int, index) -> tuple:
+    """An index tuple selecting `index` (int or slice) along `axis`."""
+    return (slice(None),) * axis + (index, Ellipsis)
+
+
+class Concatenate(Function):
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        self.sizes = [a.shape[self.axis] for a in arrays]
+        return self.xp.concat(arrays, axis=self.axis)
+
+    def backward(self, g):
+        grads, start = [], 0
+        for size, needed in zip(self.sizes, self.needs_input_grad):
+            grads.append(g[_slice_along(g.ndim, self.axis, slice(start, start + size))]
+                         if needed else None)
+            start += size
+        return tuple(grads)
+
+
+class Stack(Function):
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        return self.xp.stack(arrays, axis=self.axis)
+
+    def backward(self, g):
+        return tuple(g[_slice_along(g.ndim, self.axis, i)] if needed else None
+                     for i, needed in enumerate(self.needs_input_grad))
+
+
+class Split(Function):
+    """One input, several outputs: the pieces between `bounds` along `axis`."""
+
+    def __init__(self, bounds: list, axis: int):
+        self.bounds, self.axis = bounds, axis
+
+    def forward(self, a):
+        return tuple(a[_slice_along(a.ndim, self.axis, slice(lo, hi))]
+                     for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))
+
+    def backward(self, *grads):
+        return self.xp.concat(grads, axis=self.axis)
+
+
+def concatenate(tensors, axis: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    ndim = tensors[0].ndim
+    axis = normalize_axes("concatenate", axis, ndim)[0]
+    for t in tensors:
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != (
+                tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]):
+            raise ValueError("concatenate: shapes " + ", ".join(str(x.shape) for x in tensors)
+                             + f" differ outside axis {axis}")
+    return Concatenate(axis)(*tensors)
+
+
+cat = concatenate
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError("stack: all tensors need the same shape, got "
+                         + ", ".join(str(t.shape) for t in tensors))
+    axis = normalize_axes("stack", axis, tensors[0].ndim + 1)[0]
+    return Stack(axis)(*tensors)
+
+
+def split(a: Tensor, split_size_or_sections, axis: int = 0) -> tuple:
+    """Split into pieces of `split_size` (an int; the last may be smaller) or of the
+    given sizes (a list that sums to the axis length), as torch.split does."""
+    axis = normalize_axes("split", axis, a.ndim)[0]
+    length = a.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split size must be positive, got {step}")
+        sizes = [min(step, length - start) for start in range(0, length, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != length or any(s < 0 for s in sizes):
+            raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of "
+                             f"axis {axis} of shape {a.shape}")
+    bounds = [0]
+    for s in sizes:
+        bounds.append(bounds[-1] + s)
+    out = Split(bounds, axis)(a)
+    return out if isinstance(out, tuple) else (out,)

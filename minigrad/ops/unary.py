@@ -1,0 +1,137 @@
+"""Elementwise math: exp, log, sqrt, abs, clip, maximum, minimum."""
+
+from __future__ import annotations
+
+from minigrad.autograd import Function
+from minigrad.ops._util import as_tensor, grad_like, is_scalar
+from minigrad.tensor import Tensor
+
+
+class Exp(Function):
+    def forward(self, a):
+        out = self.xp.exp(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * out
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.log(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g / a
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        out = self.xp.sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        # d sqrt(a) = 1 / (2 sqrt(a))
+        (out,) = self.saved
+        return g / (2 * out)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.abs(a)
+
+    def backward(self, g):
+        # sign(0) = 0: the subgradient PyTorch uses
+        (a,) = self.saved
+        return g * self.xp.sign(a)
+
+
+class Clip(Function):
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.clip(a, min=self.low, max=self.high)
+
+    def backward(self, g):
+        # The gradient passes where low <= a <= high (both ends included, as in PyTorch).
+        (a,) = self.saved
+        inside = None
+        if self.low is not None:
+            inside = a >= self.low
+        if self.high is not None:
+            below = a <= self.high
+            inside = below if inside is None else inside & below
+        return g if inside is None else self.xp.where(inside, g, self.xp.zeros_like(g))
+
+
+class _Extremum(Function):
+    """maximum / minimum; on ties the gradient is split equally (as in PyTorch)."""
+
+    pick = None  # "maximum" or "minimum"
+
+    def forward(self, a, b):
+        self.meta = ((a.shape, a.dtype), (b.shape, b.dtype))
+        self.save_for_backward(a, b)
+        return getattr(self.xp, self.pick)(a, b)
+
+    def backward(self, g):
+        xp = self.xp
+        a, b = self.saved
+        wins = a > b if self.pick == "maximum" else a < b
+        tie = a == b
+        zero = xp.zeros_like(g)
+        half = g * 0.5
+        ga = xp.where(wins, g, xp.where(tie, half, zero))
+        gb = xp.where(wins, zero, xp.where(tie, half, g))
+        return (grad_like(xp, ga, *self.meta[0]), grad_like(xp, gb, *self.meta[1]))
+
+
+class Maximum(_Extremum):
+    pick = "maximum"
+
+
+class Minimum(_Extremum):
+    pick = "minimum"
+
+
+def exp(a: Tensor) -> Tensor:
+    return Exp()(a)
+
+
+def log(a: Tensor) -> Tensor:
+    return Log()(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    return Sqrt()(a)
+
+
+def abs(a: Tensor) -> Tensor:
+    return Abs()(a)
+
+
+def clip(a: Tensor, min=None, max=None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return Clip(min, max)(a)
+
+
+def maximum(a, b) -> Tensor:
+    return _extremum(Maximum, a, b)
+
+
+def minimum(a, b) -> Tensor:
+    return _extremum(Minimum, a, b)
+
+
+def _extremum(cls, a, b) -> Tensor:
+    if is_scalar(a):
+        a, b = b, a
+    return cls()(a, as_tensor(b, a))
