@@ -4,7 +4,8 @@ A `Tensor` wraps an array on a device (NumPy on the CPU, CuPy on a GPU); every o
 `Function` with a hand-written backward. See README.md for a tour.
 """
 
-from minigrad import ops
+from minigrad import io, nn, ops, optim, viz
+from minigrad.anomaly import detect_anomaly
 from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from minigrad.backend import Device, get_device
 from minigrad.creation import (
@@ -19,7 +20,9 @@ from minigrad.creation import (
     zeros,
     zeros_like,
 )
+from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.ops import *  # noqa: F403  (the functional forms of all ops)
+from minigrad.profiler import profile
 from minigrad.random import Generator, default_generator, manual_seed
 from minigrad.tensor import Tensor
 
@@ -29,8 +32,21 @@ int8, int16, int32, int64, uint8, bool_ = "int8", "int16", "int32", "int64", "ui
 device = get_device
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # `minigrad.testing` (hypothesis strategies) loads on first use: hypothesis is a
+    # test dependency, not a runtime one.
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("minigrad.testing")
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
+
 __all__ = [
-    "Device", "Function", "Generator", "Tensor", "arange", "default_generator", "device",
-    "enable_grad", "full", "get_device", "is_grad_enabled", "manual_seed", "no_grad", "ones",
+    "Device", "Function", "Generator", "GradcheckError", "Tensor", "arange",
+    "default_generator", "detect_anomaly", "device", "enable_grad", "full", "get_device",
+    "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "profile", "viz",
     "ones_like", "rand", "randint", "randn", "tensor", "zeros", "zeros_like", *ops.__all__,
 ]

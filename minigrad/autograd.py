@@ -69,6 +69,7 @@ class Function:
     requires_grad = False
     # Observers called as hook(function, phase, payload) by viz, anomaly and profiler
     # tools; an empty tuple costs one attribute check per op when nothing observes.
+    # Tools add and remove theirs with `add_observer` / `remove_observer`.
     observers: tuple = ()
 
     def __call__(self, *inputs):
@@ -83,7 +84,7 @@ class Function:
             return _observed_call(self, inputs, requires_grad)
         try:
             result = self.forward(*[t.data for t in inputs])
-        except (ValueError, TypeError, IndexError) as exc:
+        except (ValueError, TypeError, IndexError, RuntimeError) as exc:
             raise _named_error(self, inputs, exc) from exc
         if requires_grad:
             self.inputs = inputs
@@ -109,17 +110,40 @@ class Function:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # "MatMul" -> "mat_mul": the op's name in error messages and reports.
-        cls.name = "".join("_" + c.lower() if c.isupper() and i else c.lower()
-                           for i, c in enumerate(cls.__name__.lstrip("_")))
+        # "AddScalar" -> "add_scalar": the op's name in error messages and reports,
+        # unless the class names itself (`name = "gelu"`).
+        if "name" not in cls.__dict__:
+            cls.name = "".join("_" + c.lower() if c.isupper() and i else c.lower()
+                               for i, c in enumerate(cls.__name__.lstrip("_")))
+
+
+def add_observer(hook) -> None:
+    """Call ``hook(function, phase, payload)`` around every op's forward and backward.
+
+    Phases: "before_forward" (payload: the input tensors), "after_forward" (the output
+    tensor or tuple), "before_backward" (the output gradient arrays), "after_backward"
+    (the input gradient arrays, None where not needed)."""
+    Function.observers = (*Function.observers, hook)
+
+
+def remove_observer(hook) -> None:
+    Function.observers = tuple(h for h in Function.observers if h is not hook)
 
 
 def _named_error(fn: Function, inputs, exc: Exception) -> Exception:
-    """Re-raise an array library's error with the op's name, shapes and dtypes."""
+    """Re-raise an array library's error with the op's name, shapes and dtypes (checked
+    only once the forward has failed, so the common path pays nothing)."""
+    from minigrad.backend import dtype_name
+
+    devices = {t.device.name for t in inputs}
+    if len(devices) > 1:
+        return RuntimeError(f"{fn.name}: inputs are on different devices "
+                            f"({', '.join(t.device.name for t in inputs)}); move them to one "
+                            "device with .to(device)")
     message = str(exc)
     if message.startswith(fn.name + ":"):
         return exc
-    described = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
+    described = ", ".join(f"{tuple(t.shape)} {dtype_name(t.dtype)}" for t in inputs)
     return type(exc)(f"{fn.name}: inputs {described}: {message}")
 
 
@@ -173,6 +197,10 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
     order = _topological_order(root_fn)
     pending: dict[Function, list] = {root_fn: [None] * root_fn.n_outputs}
     pending[root_fn][root._out_index] = grad
+    # A leaf used several times gets one gradient, summed over its uses, once its last
+    # use has been differentiated: its hooks see the whole gradient, as a non-leaf's do.
+    leaf_uses = _leaf_uses(order)
+    leaf_grads: dict[int, object] = {}
     observers = Function.observers
     for fn in order:
         out_grads = pending.pop(fn, None)
@@ -199,18 +227,42 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for t, g, needed in zip(fn.inputs, in_grads, fn.needs_input_grad):
-            if not needed or g is None:
+            if not needed:
                 continue
             ctx = t._ctx
             if ctx is None:
-                t._receive_grad(g)
-            else:
+                _leaf_gradient_arrived(t, g, leaf_uses, leaf_grads)
+            elif g is not None:
                 slots = pending.get(ctx)
                 if slots is None:
                     slots = pending[ctx] = [None] * ctx.n_outputs
                 slots[t._out_index] = _accumulate(slots[t._out_index], g)
         if not retain_graph:
             fn.saved = None
+    for key, g in leaf_grads.items():  # leaves whose other uses got no gradient
+        leaf_uses[key][0]._receive_grad(g)
+
+
+def _leaf_uses(order: list[Function]) -> dict[int, list]:
+    """id(leaf) -> [leaf, number of its uses that need a gradient] over the graph."""
+    uses: dict[int, list] = {}
+    for fn in order:
+        for t, needed in zip(fn.inputs, fn.needs_input_grad):
+            if needed and t._ctx is None:
+                entry = uses.setdefault(id(t), [t, 0])
+                entry[1] += 1
+    return uses
+
+
+def _leaf_gradient_arrived(leaf, g, leaf_uses: dict, leaf_grads: dict) -> None:
+    """Sum one use's gradient (None: that use gave none); hand the total over after the last."""
+    key = id(leaf)
+    if g is not None:
+        leaf_grads[key] = _accumulate(leaf_grads.get(key), g)
+    entry = leaf_uses[key]
+    entry[1] -= 1
+    if entry[1] == 0 and key in leaf_grads:
+        leaf._receive_grad(leaf_grads.pop(key))
 
 
 def _observed_backward(fn: Function, out_grads, observers):

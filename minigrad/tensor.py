@@ -12,7 +12,7 @@ gradient accumulation works, so nothing clears it implicitly.
 from __future__ import annotations
 
 from minigrad import backend
-from minigrad.autograd import is_grad_enabled, run_backward
+from minigrad.autograd import run_backward
 
 
 class Tensor:
@@ -191,18 +191,29 @@ class Tensor:
             if self._leaf_hooks is None:
                 self._leaf_hooks = []
             hooks = self._leaf_hooks
+            hooks.append(array_hook)
         else:
-            ctx = self._ctx
-            if ctx.output_hooks is None:
-                ctx.output_hooks = {}
-            hooks = ctx.output_hooks.setdefault(self._out_index, [])
-        hooks.append(array_hook)
+            hooks = self._output_hooks()
+            # Before retain_grad's store, so that .grad shows the gradient after every hook.
+            store = next((i for i, h in enumerate(hooks) if getattr(h, "retains_grad", False)),
+                         len(hooks))
+            hooks.insert(store, array_hook)
         return _HookHandle(hooks, array_hook)
+
+    def _output_hooks(self) -> list:
+        """The hook list of this non-leaf tensor (kept by the op that made it)."""
+        ctx = self._ctx
+        if ctx.output_hooks is None:
+            ctx.output_hooks = {}
+        return ctx.output_hooks.setdefault(self._out_index, [])
 
     def retain_grad(self) -> None:
         """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
         if self._ctx is None:
             return
+        hooks = self._output_hooks()
+        if any(getattr(h, "retains_grad", False) for h in hooks):
+            return  # already retained
         import weakref
 
         ref = weakref.ref(self)
@@ -213,10 +224,8 @@ class Tensor:
                 t.grad = (Tensor._from_op(g, t.device, None, 0, False) if t.grad is None
                           else Tensor._from_op(t.grad.data + g, t.device, None, 0, False))
 
-        ctx = self._ctx
-        if ctx.output_hooks is None:
-            ctx.output_hooks = {}
-        ctx.output_hooks.setdefault(self._out_index, []).append(store)
+        store.retains_grad = True
+        hooks.append(store)
 
     # -- devices and dtypes ---------------------------------------------------------
     def to(self, device=None, dtype=None) -> Tensor:

@@ -26,18 +26,30 @@ def grad_like(xp, g, shape: tuple, dtype):
 
 
 def normalize_axes(op: str, axis, ndim: int) -> tuple:
-    """axis (None, int or tuple, negatives allowed) -> a sorted tuple of non-negative axes."""
+    """axis (None, int or tuple, negatives allowed) -> a sorted tuple of non-negative axes.
+
+    A 0-d tensor accepts axis 0 or -1 (as in PyTorch) and has no axes to reduce: ()."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(a % ndim if ndim else 0)
+        if ndim:
+            out.append(a % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis}")
     return tuple(sorted(out))
+
+
+def normalize_axis(op: str, axis: int, ndim: int) -> int:
+    """One axis (negatives allowed) -> its non-negative index; 0-d tensors have none."""
+    if ndim == 0:
+        raise ValueError(f"{op}: a 0-d tensor has no axis {axis}")
+    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return axis % ndim
 
 
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:

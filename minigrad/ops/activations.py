@@ -44,6 +44,8 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
+    name = "relu"
+
     def forward(self, a):
         out = self.xp.maximum(a, 0)
         self.save_for_backward(out)
@@ -58,12 +60,18 @@ class ReLU(Function):
 class GELU(Function):
     """x * Phi(x). approximate='none': Phi by erf; 'tanh': GPT-2's tanh approximation."""
 
+    name = "gelu"
+    kernel = None  # the device's fused GELU (`Device.kernels["gelu"]`), if it has one
+
     def __init__(self, approximate: str = "none"):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, a):
+        self.kernel = self.device.kernels.get(self.name)
+        if self.kernel is not None:
+            return self.kernel.forward(self, a)
         xp = self.xp
         if self.approximate == "tanh":
             # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
@@ -75,6 +83,8 @@ class GELU(Function):
         return a * cdf
 
     def backward(self, g):
+        if self.kernel is not None:
+            return self.kernel.backward(self, g)
         xp = self.xp
         a, s = self.saved
         if self.approximate == "tanh":
@@ -86,6 +96,8 @@ class GELU(Function):
 
 
 class SiLU(Function):
+    name = "silu"
+
     def forward(self, a):
         s = stable_sigmoid(self.xp, a)
         self.save_for_backward(a, s)

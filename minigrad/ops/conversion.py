@@ -8,6 +8,8 @@ from minigrad.tensor import Tensor
 
 
 class AsType(Function):
+    name = "astype"
+
     def __init__(self, dtype):
         self.dtype = dtype
 

@@ -8,11 +8,14 @@ write is a scatter-add (the backend's `index_add` primitive), never a plain assi
 from __future__ import annotations
 
 from minigrad.autograd import Function
+from minigrad.backend import dtype_name
 from minigrad.ops._util import as_tensor, grad_like, is_scalar
 from minigrad.tensor import Tensor
 
 
 class GetItem(Function):
+    name = "getitem"
+
     def __init__(self, key, advanced: bool):
         self.key, self.advanced = key, advanced
 
@@ -67,7 +70,8 @@ class MaskedFill(Function):
 
 def _device_key(key, device):
     """Index key with Tensors and lists turned into device arrays; and whether it is
-    'advanced' (contains integer arrays)."""
+    'advanced' (integer arrays, or a boolean mask beside other indices), which goes
+    through the device's gather / index_add primitives."""
     parts = key if isinstance(key, tuple) else (key,)
     converted, advanced = [], False
     for k in parts:
@@ -76,11 +80,11 @@ def _device_key(key, device):
         elif isinstance(k, list):
             k = device.asarray(k)
         if device.is_array(k):
-            if not device.is_floating(k.dtype) and k.dtype != device.dtype("bool"):
-                advanced = True
-            elif device.is_floating(k.dtype):
+            if device.is_floating(k.dtype):
                 raise IndexError(f"getitem: index arrays must be integer or boolean, got "
-                                 f"{k.dtype}")
+                                 f"{dtype_name(k.dtype)}")
+            # The array API allows a boolean mask only as the sole index.
+            advanced = advanced or k.dtype != device.dtype("bool") or len(parts) > 1
         converted.append(k)
     return (tuple(converted) if isinstance(key, tuple) else converted[0]), advanced
 
@@ -92,12 +96,15 @@ def getitem(a: Tensor, key) -> Tensor:
     if not advanced and any(k is None for k in parts):
         # `None` becomes a reshape after indexing: portable to every array library.
         parts, new_axes = _split_new_axes(parts, a.ndim)
-    if not any(k is Ellipsis for k in parts) and _dims_named(parts, a.device) < a.ndim:
+    named = _dims_named(parts, a.device)
+    if not any(k is Ellipsis for k in parts) and named < a.ndim and not _is_mask(parts, a):
         parts = parts + (Ellipsis,)  # the array API wants every dim named
+    parts = _bounded_slices(parts, a.shape, named, a.device)
     try:
         out = GetItem(parts if len(parts) != 1 else parts[0], advanced)(a)
     except IndexError as exc:
-        raise IndexError(f"getitem: index {_describe(key)} into shape {a.shape}: {exc}") from None
+        raise IndexError(f"getitem: index {_describe(key)} into shape {a.shape}: "
+                         f"{exc.__cause__ or exc}") from None
     if new_axes is not None:
         shape = list(out.shape)
         for axis in new_axes:
@@ -106,11 +113,43 @@ def getitem(a: Tensor, key) -> Tensor:
     return out
 
 
+def _is_mask(parts: tuple, a: Tensor) -> bool:
+    return len(parts) == 1 and a.device.is_array(parts[0]) and (
+        parts[0].dtype == a.device.dtype("bool"))
+
+
 def _dims_named(parts: tuple, device) -> int:
-    """How many input dims an index names (a boolean mask names as many as it has)."""
-    boolean = device.dtype("bool")
-    return sum(k.ndim if hasattr(k, "ndim") and k.dtype == boolean else 1
-               for k in parts if k is not None)
+    """How many input dims an index names."""
+    return sum(_dims_of(k, device) for k in parts if k is not Ellipsis)
+
+
+def _dims_of(part, device) -> int:
+    """Input dims one index part names: none for None, all of a boolean mask's, else 1."""
+    if part is None:
+        return 0
+    return part.ndim if device.is_array(part) and part.dtype == device.dtype("bool") else 1
+
+
+def _bounded_slices(parts: tuple, shape: tuple, named: int, device) -> tuple:
+    """Slices with bounds resolved against their axis' length: the array API leaves
+    out-of-range bounds unspecified (array-api-strict rejects them)."""
+    out, axis = [], 0
+    for k in parts:
+        if k is Ellipsis:
+            axis += len(shape) - named
+        elif isinstance(k, slice):
+            if axis < len(shape):  # else too many indices: the backend says so
+                start, stop, step = k.indices(shape[axis])
+                # indices() writes "before element 0" as -1, which a slice reads as "last"
+                if step < 0 and start < 0:
+                    k = slice(0, 0)  # starts before element 0 and goes down: empty
+                else:
+                    k = slice(start, None if stop < 0 else stop, step)
+            axis += 1
+        else:
+            axis += _dims_of(k, device)
+        out.append(k)
+    return tuple(out)
 
 
 def _split_new_axes(parts: tuple, ndim: int) -> tuple[tuple, list]:
@@ -138,8 +177,9 @@ def _describe(key) -> str:
 
 
 def where(cond, a, b) -> Tensor:
-    if not isinstance(cond, Tensor):
-        raise TypeError(f"where: cond must be a boolean Tensor, got {type(cond).__name__}")
+    if not isinstance(cond, Tensor) or cond.dtype != cond.device.dtype("bool"):
+        got = dtype_name(cond.dtype) if isinstance(cond, Tensor) else type(cond).__name__
+        raise TypeError(f"where: cond must be a boolean Tensor, got {got}")
     like = a if isinstance(a, Tensor) else b
     if is_scalar(a) and is_scalar(b):
         raise TypeError("where: at least one of a, b must be a Tensor")
@@ -149,5 +189,5 @@ def where(cond, a, b) -> Tensor:
 def masked_fill(a: Tensor, mask, value) -> Tensor:
     mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=a.device)
     if mask.dtype != a.device.dtype("bool"):
-        raise TypeError(f"masked_fill: mask must be boolean, got {mask.dtype}")
+        raise TypeError(f"masked_fill: mask must be boolean, got {dtype_name(mask.dtype)}")
     return MaskedFill(value)(a, mask)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.ops._util import normalize_axes
+from minigrad.ops._util import normalize_axis
 from minigrad.tensor import Tensor
 
 
@@ -60,7 +60,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
     ndim = tensors[0].ndim
-    axis = normalize_axes("concatenate", axis, ndim)[0]
+    axis = normalize_axis("concatenate", axis, ndim)
     for t in tensors:
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != (
                 tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]):
@@ -79,14 +79,14 @@ def stack(tensors, axis: int = 0) -> Tensor:
     if any(t.shape != tensors[0].shape for t in tensors):
         raise ValueError("stack: all tensors need the same shape, got "
                          + ", ".join(str(t.shape) for t in tensors))
-    axis = normalize_axes("stack", axis, tensors[0].ndim + 1)[0]
+    axis = normalize_axis("stack", axis, tensors[0].ndim + 1)
     return Stack(axis)(*tensors)
 
 
 def split(a: Tensor, split_size_or_sections, axis: int = 0) -> tuple:
     """Split into pieces of `split_size` (an int; the last may be smaller) or of the
     given sizes (a list that sums to the axis length), as torch.split does."""
-    axis = normalize_axes("split", axis, a.ndim)[0]
+    axis = normalize_axis("split", axis, a.ndim)
     length = a.shape[axis]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections

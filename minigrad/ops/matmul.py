@@ -13,6 +13,8 @@ from minigrad.tensor import Tensor
 
 
 class MatMul(Function):
+    name = "matmul"
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return self.xp.matmul(a, b)

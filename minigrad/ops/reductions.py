@@ -117,7 +117,7 @@ class Var(_Reduction):
 class LogSumExp(_Reduction):
     """log(sum(exp(a))), shifted by the max for stability; d/da = softmax(a)."""
 
-    op = "logsumexp"
+    op = name = "logsumexp"
 
     def forward(self, a):
         xp = self.xp

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from minigrad.autograd import Function
-from minigrad.ops._util import normalize_axes, shape_str, sum_to
+from minigrad.ops._util import normalize_axes, normalize_axis, shape_str, sum_to
 from minigrad.tensor import Tensor
 
 
@@ -74,9 +74,10 @@ def transpose(a: Tensor, axes=None) -> Tensor:
     """Permute axes (reverse them when axes is None)."""
     if axes is None:
         axes = tuple(range(a.ndim - 1, -1, -1))
-    axes = tuple(ax % a.ndim if a.ndim else ax for ax in axes)
-    if sorted(axes) != list(range(a.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the "
+    given = tuple(axes)
+    axes = tuple(ax % a.ndim if -a.ndim <= ax < a.ndim else None for ax in given)
+    if None in axes or sorted(axes) != list(range(a.ndim)):
+        raise ValueError(f"transpose: axes {given} are not a permutation of the "
                          f"{a.ndim} dims of a tensor of shape {a.shape}")
     return Transpose(axes)(a)
 
@@ -85,7 +86,7 @@ permute = transpose
 
 
 def swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
-    axis1, axis2 = (normalize_axes("swapaxes", ax, a.ndim)[0] for ax in (axis1, axis2))
+    axis1, axis2 = (normalize_axis("swapaxes", ax, a.ndim) for ax in (axis1, axis2))
     axes = list(range(a.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose(tuple(axes))(a)
@@ -113,14 +114,18 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
 
 
 def broadcast_to(a: Tensor, shape) -> Tensor:
-    shape = tuple(shape)
-    lead = len(shape) - a.ndim
-    shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    """Expand size-1 axes and add leading ones; -1 keeps an existing axis' size."""
+    target = tuple(shape)
+    lead = len(target) - a.ndim
+    if lead < 0 or any(n == -1 for n in target[:lead]):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {shape_str(a.shape)} "
+                         f"to {target}")
+    shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(target))
     if shape == a.shape:
         return a
-    if lead < 0 or any(n != m and n != 1 for n, m in zip(a.shape, shape[lead:])):
+    if any(n != m and n != 1 for n, m in zip(a.shape, shape[lead:])) or any(n < 0 for n in shape):
         raise ValueError(f"broadcast_to: cannot broadcast shape {shape_str(a.shape)} "
-                         f"to {shape}")
+                         f"to {target}")
     return BroadcastTo(shape)(a)
 
 

@@ -1,0 +1,34 @@
+"""Byte-level BPE tokenizer (GPT-2 / cl100k / o200k patterns), tiktoken-compatible.
+
+Train with :meth:`Tokenizer.train` (or :func:`train`), encode with tiktoken's semantics,
+save in our JSON format and load it back with :func:`load`; read and write tiktoken rank
+files, read GPT-2's files, export Hugging Face's ``tokenizer.json``. :class:`CharTokenizer`
+offers the same basic interface for character-level models.
+"""
+
+from .char_tokenizer import CharTokenizer
+from .decoding import StreamDecoder
+from .id_arrays import id_dtype
+from .loading import load
+from .patterns import NAMED_PATTERNS, SplitPattern
+from .special_tokens import DisallowedSpecialTokenError
+from .tokenizer import ENDOFTEXT, Tokenizer
+from .training import TIE_BREAKS
+
+train = Tokenizer.train
+train_from_files = Tokenizer.train_from_files
+
+__all__ = [
+    "ENDOFTEXT",
+    "NAMED_PATTERNS",
+    "TIE_BREAKS",
+    "CharTokenizer",
+    "DisallowedSpecialTokenError",
+    "SplitPattern",
+    "StreamDecoder",
+    "Tokenizer",
+    "id_dtype",
+    "load",
+    "train",
+    "train_from_files",
+]

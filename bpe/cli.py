@@ -1,0 +1,174 @@
+"""Command line: ``python -m bpe {train,encode,decode,stats}``.
+
+    python -m bpe train corpus.txt --vocab-size 8192 --pattern cl100k -o tok.json
+    python -m bpe encode -t tok.json input.txt -o ids.txt      (stdin/stdout without files)
+    python -m bpe decode -t tok.json ids.txt
+    python -m bpe stats -t tok.json corpus.txt
+
+Ids are written as one line of space-separated integers (``--format json`` for a JSON list);
+decode reads integers separated by spaces, commas or newlines, with or without brackets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from .char_tokenizer import CharTokenizer
+from .loading import load
+from .patterns import NAMED_PATTERNS
+from .tokenizer import Tokenizer
+from .training import TIE_BREAKS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bpe", description="Byte-level BPE tokenizer.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="learn a tokenizer from UTF-8 text files")
+    train.add_argument("files", nargs="+", help="training text files")
+    train.add_argument("--vocab-size", type=int, required=True, help="tokens incl. specials")
+    train.add_argument(
+        "--pattern", default="gpt2", help=f"split regex or one of {', '.join(NAMED_PATTERNS)}"
+    )
+    train.add_argument("--special-token", action="append", default=[], dest="special_tokens",
+                       metavar="TOKEN", help="a special token (repeatable), e.g. '<|endoftext|>'")
+    train.add_argument("--min-frequency", type=int, default=1,
+                       help="stop when the best pair occurs fewer times (default 1)")
+    train.add_argument("--tie-break", choices=sorted(TIE_BREAKS), default="huggingface")
+    train.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    train.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    train.add_argument("-o", "--output", required=True, help="tokenizer file to write (JSON)")
+    train.set_defaults(run=_train)
+
+    encode = commands.add_parser("encode", help="text to token ids")
+    encode.add_argument("-t", "--tokenizer", required=True, help="tokenizer file (JSON)")
+    encode.add_argument("input", nargs="?", help="UTF-8 text file (default: stdin)")
+    encode.add_argument("-o", "--output", help="output file (default: stdout)")
+    encode.add_argument("--allowed-special", action="append", default=[], metavar="TOKEN",
+                        help="encode this special token as its id (repeatable, or 'all')")
+    encode.add_argument("--format", choices=["text", "json"], default="text")
+    encode.set_defaults(run=_encode)
+
+    decode = commands.add_parser("decode", help="token ids to text")
+    decode.add_argument("-t", "--tokenizer", required=True, help="tokenizer file (JSON)")
+    decode.add_argument("input", nargs="?", help="file of ids (default: stdin)")
+    decode.add_argument("-o", "--output", help="output file (default: stdout)")
+    decode.add_argument("--errors", choices=["replace", "strict"], default="replace",
+                        help="what to do with invalid UTF-8 (default: replace)")
+    decode.set_defaults(run=_decode)
+
+    stats = commands.add_parser("stats", help="vocabulary preview and bytes per token")
+    stats.add_argument("-t", "--tokenizer", required=True, help="tokenizer file (JSON)")
+    stats.add_argument("files", nargs="*", help="UTF-8 text files to measure")
+    stats.add_argument("--top", type=int, default=10, help="tokens to preview (default 10)")
+    stats.set_defaults(run=_stats)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    tokenizer = Tokenizer.train_from_files(
+        args.files,
+        vocab_size=args.vocab_size,
+        pattern=args.pattern,
+        special_tokens=args.special_tokens,
+        min_frequency=args.min_frequency,
+        tie_break=args.tie_break,
+        progress=not args.quiet,
+        num_workers=args.workers,
+    )
+    tokenizer.save(args.output)
+    if not args.quiet:
+        print(
+            f"trained {tokenizer.vocab_size} tokens in {time.perf_counter() - started:.1f}s, "
+            f"saved to {args.output}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    tokenizer = load(args.tokenizer)
+    text = _read_input(args.input).decode("utf-8")
+    if isinstance(tokenizer, CharTokenizer):
+        ids = tokenizer.encode(text)
+    else:
+        allowed = "all" if "all" in args.allowed_special else set(args.allowed_special)
+        ids = tokenizer.encode(text, allowed_special=allowed)
+    rendered = json.dumps(ids) if args.format == "json" else " ".join(map(str, ids))
+    _write_output(args.output, (rendered + "\n").encode("utf-8"))
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    tokenizer = load(args.tokenizer)
+    fields = _read_input(args.input).decode("utf-8").replace(",", " ").strip().strip("[]").split()
+    try:
+        ids = [int(field) for field in fields]
+    except ValueError as exc:
+        raise ValueError(f"token ids must be integers: {exc}") from None
+    if isinstance(tokenizer, CharTokenizer):
+        text = tokenizer.decode(ids)
+    else:
+        text = tokenizer.decode(ids, errors=args.errors)
+    _write_output(args.output, text.encode("utf-8", "surrogatepass"))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    tokenizer = load(args.tokenizer)
+    print(f"kind: {type(tokenizer).__name__}")
+    print(f"vocab size: {tokenizer.vocab_size}")
+    if isinstance(tokenizer, Tokenizer):
+        print(f"pattern: {tokenizer.pattern.name or tokenizer.pattern.source}")
+        print(f"special tokens: {tokenizer.special_tokens}")
+        tokens = sorted(tokenizer.mergeable_ranks.items(), key=lambda item: item[1])[256:]
+        longest = sorted(tokens, key=lambda item: (-len(item[0]), item[1]))
+        print(f"first merged tokens: {[data for data, _ in tokens[: args.top]]}")
+        print(f"last merged tokens: {[data for data, _ in tokens[-args.top :]]}")
+        print(f"longest tokens: {[data for data, _ in longest[: args.top]]}")
+    else:
+        print(f"alphabet: {''.join(tokenizer.chars)!r}")
+    for path in args.files:
+        data = _read_input(path)
+        text = data.decode("utf-8")
+        started = time.perf_counter()
+        if isinstance(tokenizer, CharTokenizer):
+            count = len(tokenizer.encode(text))
+        else:
+            count = len(tokenizer.encode_ordinary(text))
+        seconds = time.perf_counter() - started
+        ratio = len(data) / count if count else float("nan")
+        print(f"{path}: {len(data)} bytes, {count} tokens, {ratio:.3f} bytes/token "
+              f"({len(data) / 1e6 / max(seconds, 1e-9):.2f} MB/s)")
+    return 0
+
+
+def _read_input(path: str | None) -> bytes:
+    if path is None or path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _write_output(path: str | None, data: bytes) -> None:
+    if path is None or path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        with open(path, "wb") as file:
+            file.write(data)

@@ -1,0 +1,92 @@
+"""layer_norm(x, normalized_shape, weight, bias, eps): normalise each row of the last
+dims to mean 0 and variance 1, then scale and shift, as one fused node.
+
+With D the normalised size, per row: mu = mean(x), var = mean((x - mu)^2) (biased, as
+PyTorch), rstd = 1 / sqrt(var + eps), xhat = (x - mu) rstd, y = xhat w + b.
+Backward, with gx = g w (or g without weight):
+
+    dx = rstd (gx - mean(gx) - xhat mean(gx xhat))
+    dw = sum over rows of g xhat,   db = sum over rows of g
+
+Only x (already alive as the input), mu and rstd (one number per row) are saved; xhat
+is recomputed in the backward rather than kept, as PyTorch does.
+"""
+
+from __future__ import annotations
+
+import math
+
+from minigrad.nn.functional._checks import check_floating, check_normalized_shape
+from minigrad.nn.functional._fused import FusedFunction
+from minigrad.nn.functional._reduce import dot_axis, sum_last, sum_rows
+from minigrad.tensor import Tensor
+
+
+class LayerNorm(FusedFunction):
+    def __init__(self, normalized_shape: tuple, eps: float, has_weight: bool,
+                 has_bias: bool):
+        self.normalized_shape, self.eps = normalized_shape, eps
+        self.size = math.prod(normalized_shape)
+        self.has_weight, self.has_bias = has_weight, has_bias
+
+    def array_forward(self, x, *params):
+        xp, device = self.xp, self.device
+        x2 = xp.reshape(x, (-1, self.size))  # (N, D)
+        inv_size = 1.0 / self.size
+        mean = sum_last(device, x2) * inv_size  # (N, 1)
+        y = x2 - mean  # (N, D): x - mu, then xhat, then the output
+        rstd = 1.0 / xp.sqrt(dot_axis(xp, y, y, 1) * inv_size + self.eps)  # (N, 1)
+        y *= rstd
+        if self.has_weight:
+            y *= xp.reshape(params[0], (self.size,))
+        if self.has_bias:
+            y += xp.reshape(params[-1], (self.size,))
+        self.save_for_backward(x2, mean, rstd, params[0] if self.has_weight else None)
+        return xp.reshape(y, x.shape)
+
+    def array_backward(self, g):
+        xp, device, need = self.xp, self.device, self.needs_input_grad
+        x2, mean, rstd, weight = self.saved
+        g2 = xp.reshape(g, x2.shape)  # (N, D)
+        xhat = x2 - mean
+        xhat *= rstd
+        grads = [None] * len(need)
+        if self.has_weight and need[1]:
+            grads[1] = xp.reshape(sum_rows(device, g2 * xhat), self.normalized_shape)
+        if self.has_bias and need[-1]:
+            grads[-1] = xp.reshape(sum_rows(device, g2), self.normalized_shape)
+        if need[0]:
+            gx = g2 * xp.reshape(weight, (self.size,)) if self.has_weight else g2
+            inv_size = 1.0 / self.size
+            xhat *= dot_axis(xp, gx, xhat, 1) * inv_size  # xhat mean(gx xhat)
+            dx = gx - sum_last(device, gx) * inv_size  # gx - mean(gx), a new array
+            dx -= xhat
+            dx *= rstd
+            grads[0] = xp.reshape(dx, g.shape)
+        return tuple(grads)
+
+
+def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation over the trailing `normalized_shape` dims of x (an int or a
+    tuple), with optional elementwise weight and bias of that shape."""
+    check_floating("layer_norm", x=x, weight=weight, bias=bias)
+    shape = check_normalized_shape("layer_norm", x, normalized_shape, weight=weight,
+                                   bias=bias)
+    fn = LayerNorm(shape, float(eps), weight is not None, bias is not None)
+    return fn(x, *(p for p in (weight, bias) if p is not None))
+
+
+def layer_norm_composite(x: Tensor, normalized_shape, weight: Tensor | None = None,
+                         bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """The same from primitive ops: mean, var, sqrt and broadcasting."""
+    shape = check_normalized_shape("layer_norm_composite", x, normalized_shape,
+                                   weight=weight, bias=bias)
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    centered = x - x.mean(axis=axes, keepdims=True)
+    y = centered / (x.var(axis=axes, keepdims=True) + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
