@@ -5,9 +5,9 @@ lowest rank (the leftmost one on ties) until no adjacent concatenation is a toke
 whose bytes are a token is that one token; tiktoken checks this first, and so do we.
 
 Short chunks keep a list of pair ranks and find the minimum with C-level ``min``/``index``
-(quadratic, with a tiny constant). Long chunks use a heap of ``(rank, position)`` entries over
-a linked list of parts, O(n log n) with no recursion, so a megabyte of one repeated
-character stays fast.
+(quadratic, with a tiny constant). Long chunks keep a linked list of parts and a bucket queue
+(for each rank, the positions of pairs with that rank; a heap of the ranks), O(n log n) with
+no recursion, so a megabyte of one repeated character stays fast.
 """
 
 from __future__ import annotations
@@ -55,31 +55,57 @@ def _merge_long(data: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     # Parts are named by their start offset; next_start[s] is where the part at s ends.
     next_start = array("q", range(1, size + 1))
     prev_start = array("q", range(-1, size - 1))
-    # pair_rank[s] is the rank of the part at s joined with the next part (or _NO_RANK). An
-    # entry is stale unless it still holds: the bytes at s only grow, so ranks never repeat.
+    # pair_rank[s]: the rank of the part at s joined with the next part, or _NO_RANK. The
+    # bytes at s only grow, so a queued (rank, s) is stale exactly when pair_rank[s] != rank.
     pair_rank = array("q", [get(data[i : i + 2], _NO_RANK) for i in range(size - 1)])
     pair_rank.append(_NO_RANK)
-    heap = [rank * size + start for start, rank in enumerate(pair_rank) if rank != _NO_RANK]
-    heapify(heap)
-    while heap:
-        rank, start = divmod(heappop(heap), size)
-        if pair_rank[start] != rank:
-            continue
-        end = next_start[next_start[start]]
-        pair_rank[next_start[start]] = _NO_RANK
-        next_start[start] = end
-        if end < size:
-            prev_start[end] = start
-            rank = get(data[start : next_start[end]], _NO_RANK)
-            if rank != _NO_RANK:
-                heappush(heap, rank * size + start)
-        pair_rank[start] = rank if end < size else _NO_RANK
-        before = prev_start[start]
-        if before >= 0:
-            rank = get(data[before:end], _NO_RANK)
-            pair_rank[before] = rank
-            if rank != _NO_RANK:
-                heappush(heap, rank * size + before)
+    # A bucket queue: the starts waiting at each rank, and a heap of the ranks with a bucket.
+    buckets: dict[int, list[int]] = {}
+    for start, rank in enumerate(pair_rank):
+        if rank != _NO_RANK:
+            buckets.setdefault(rank, []).append(start)
+    ranks_waiting = list(buckets)
+    heapify(ranks_waiting)
+
+    def enqueue(rank: int, start: int) -> None:
+        bucket = buckets.get(rank)
+        if bucket is None:
+            buckets[rank] = [start]
+            heappush(ranks_waiting, rank)
+        else:
+            bucket.append(start)
+
+    while ranks_waiting:
+        rank = heappop(ranks_waiting)
+        starts = sorted(buckets.pop(rank))
+        # Merging a pair never forms another pair of the same rank, so this bucket is done in
+        # left-to-right order, unless a merge forms a pair of lower rank, which goes first.
+        for index, start in enumerate(starts):
+            if pair_rank[start] != rank:
+                continue
+            middle = next_start[start]
+            end = next_start[middle]
+            pair_rank[middle] = _NO_RANK
+            next_start[start] = end
+            lowest = _NO_RANK
+            if end < size:
+                prev_start[end] = start
+                lowest = pair_rank[start] = get(data[start : next_start[end]], _NO_RANK)
+                if lowest != _NO_RANK:
+                    enqueue(lowest, start)
+            else:
+                pair_rank[start] = _NO_RANK
+            before = prev_start[start]
+            if before >= 0:
+                formed = pair_rank[before] = get(data[before:end], _NO_RANK)
+                if formed != _NO_RANK:
+                    enqueue(formed, before)
+                    lowest = min(lowest, formed)
+            if lowest < rank:
+                if index + 1 < len(starts):
+                    buckets[rank] = starts[index + 1 :]
+                    heappush(ranks_waiting, rank)
+                break
     tokens = []
     start = 0
     while start < size:

@@ -27,6 +27,7 @@ from .progress import ProgressCallback, resolve_progress
 from .special_tokens import SpecialSet, SpecialTokens
 from .surrogates import replace_surrogates
 from .tiktoken_file import read_ranks, write_ranks
+from .token_table import TokenTable
 from .training import MAX_TOKENS, TIE_BREAKS, learn_merges
 
 ENDOFTEXT = "<|endoftext|>"
@@ -55,14 +56,15 @@ class Tokenizer:
         merges: Iterable[tuple[int, int]] = (),
     ) -> None:
         self._ranks = _checked_ranks(ranks)
-        self._decoder = {token: data for data, token in self._ranks.items()}
-        self._merges = _checked_merges(merges, self._ranks, self._decoder)
+        token_bytes = {token: data for data, token in self._ranks.items()}
+        self._merges = _checked_merges(merges, self._ranks, token_bytes)
         self._pattern = SplitPattern.resolve(pattern)
         self._specials = SpecialTokens(special_tokens or {})
         for token, token_id in self._specials.ids.items():
-            if token_id in self._decoder:
+            if token_id in token_bytes:
                 raise ValueError(f"special token {token!r} reuses id {token_id} of a BPE token")
-            self._decoder[token_id] = token.encode("utf-8")
+            token_bytes[token_id] = token.encode("utf-8")
+        self._table = TokenTable(token_bytes)
         self._cache: dict[str, list[int]] = {}
 
     # -- training ---------------------------------------------------------------------------
@@ -120,7 +122,7 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         """One more than the largest id (BPE tokens and special tokens)."""
-        return max(self._decoder) + 1
+        return self._table.size
 
     @property
     def pattern(self) -> SplitPattern:
@@ -227,15 +229,7 @@ class Tokenizer:
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes of the tokens ``ids`` (a list, any iterable of ints, or an array)."""
-        if isinstance(ids, np.ndarray):
-            ids = ids.tolist()
-        try:
-            return b"".join(map(self._decoder.__getitem__, ids))
-        except (KeyError, TypeError) as exc:
-            bad = exc.args[0] if isinstance(exc, KeyError) else exc
-            raise ValueError(
-                f"cannot decode token id {bad!r}: ids must be ints below {self.vocab_size}"
-            ) from None
+        return self._table.join(ids)
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """The text of ``ids``; invalid UTF-8 is handled by ``errors`` ("replace", "strict")."""

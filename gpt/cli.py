@@ -232,7 +232,7 @@ def cmd_train(args) -> int:
 def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
               dataset: Dataset) -> int:
     block = model_config.block_size
-    val = dataset.val if config.eval_interval else None
+    val = dataset.val if config.eval_interval and len(dataset.val) else None
     if val is not None and len(val) < block + 1:
         raise ValueError(f"the validation split has {len(val)} tokens, fewer than one window "
                          f"of block size {block} + 1; use more data, a larger --val-fraction, "

@@ -120,8 +120,9 @@ def sample(logits, temperature: float = 1.0, top_k: int | None = None,
 def top_k_filter(logits, k: int):
     """Logits (..., V) with all but the k largest set to -inf (ties with the k-th kept)."""
     xp = logits.device.xp
-    k = min(k, logits.shape[-1])
-    kth = xp.sort(logits.data, axis=-1, descending=True)[..., k - 1:k]  # (..., 1)
+    V = logits.shape[-1]
+    k = min(k, V)
+    kth = xp.sort(logits.data, axis=-1)[..., V - k:V - k + 1]  # (..., 1), ascending order
     return logits.masked_fill(minigrad.tensor(logits.data < kth), -math.inf)
 
 
@@ -129,7 +130,7 @@ def top_p_filter(logits, p: float):
     """Logits (..., V) keeping the most likely tokens until their probability reaches p
     (always at least the top token); the rest become -inf."""
     xp = logits.device.xp
-    descending = xp.sort(logits.data, axis=-1, descending=True)
+    descending = xp.flip(xp.sort(logits.data, axis=-1), axis=-1)
     probs = F.softmax(minigrad.tensor(descending), axis=-1).data
     mass_before = xp.cumulative_sum(probs, axis=-1) - probs  # mass of the more likely ones
     kept = xp.where(mass_before < p, descending, xp.full_like(descending, math.inf))

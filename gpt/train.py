@@ -79,6 +79,9 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"train: --{name.replace('_', '-')} must be >= 0, got "
                                  f"{getattr(self, name)}")
+        if self.warmup >= self.steps:
+            raise ValueError(f"train: --warmup ({self.warmup}) must be smaller than --steps "
+                             f"({self.steps})")
         if not self.lr > 0:
             raise ValueError(f"train: --lr must be positive, got {self.lr}")
         if self.batching not in BATCHINGS:
@@ -137,7 +140,7 @@ class Trainer:
         self._interval_start = time.perf_counter()
         self._bar: ProgressBar | None = None
         self._stop_requested = False
-        self.metrics: MetricsLog | None = None
+        self._metrics: MetricsLog | None = None
 
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -218,7 +221,6 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train up to config.steps, from self.step (0, or a loaded checkpoint's step)."""
         cfg = self.config
-        self.metrics = MetricsLog(self.run_dir / METRICS_FILE, resume_step=self.step)
         self._bar = (ProgressBar(cfg.steps, initial=self.step, stream=self.stream)
                      if self.progress else None)
         previous_handler = self._catch_ctrl_c()
@@ -249,7 +251,9 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous_handler)
             if self._bar is not None:
                 self._bar.close()
-            self.metrics.close()
+            if self._metrics is not None:
+                self._metrics.close()
+                self._metrics = None
             self.plot()
         return result
 
@@ -257,15 +261,20 @@ class Trainer:
         cfg, step = self.config, self.step
         if step % cfg.log_interval == 0:
             self.flush()
-        if cfg.eval_interval and (step % cfg.eval_interval == 0 or step == cfg.steps):
-            self.flush()  # no evaluation of weights a non-finite step may have spoiled
+        evaluate = cfg.eval_interval and (step % cfg.eval_interval == 0 or step == cfg.steps)
+        checkpoint = cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0
+        if evaluate or checkpoint:
+            # Fetch first: neither evaluate nor save weights a non-finite step spoiled.
+            self.flush()
+        if evaluate:
             val_loss = self.evaluate()
             if val_loss is not None:
                 self._log({"step": step, "val_loss": val_loss})
                 self._say(f"step {step}: val loss {val_loss:.4f}")
-        if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0:
-            self.flush()
+        if checkpoint:
             self.save_checkpoint()
+        if evaluate or checkpoint:
+            self._interval_start = time.perf_counter()  # tokens/s counts training only
 
     def _catch_ctrl_c(self):
         """Turn the first Ctrl-C into a request to stop after the current step."""
@@ -282,7 +291,12 @@ class Trainer:
 
     # -- records --------------------------------------------------------------------
     def _log(self, record: dict) -> None:
-        self.metrics.log(record)
+        if self._metrics is None:
+            # A fresh run starts the file anew; a resumed one keeps what led up to its
+            # checkpoint and drops what the interrupted run logged after it.
+            self._metrics = MetricsLog(self.run_dir / METRICS_FILE,
+                                       resume_step=self.checkpoint_step or 0)
+        self._metrics.log(record)
         for logger in self.loggers:
             logger.log(record)
 

@@ -45,6 +45,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "io", "nn", "optim",
     "Device", "Function", "Generator", "GradcheckError", "Tensor", "arange",
     "default_generator", "detect_anomaly", "device", "enable_grad", "full", "get_device",
     "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "profile", "viz",

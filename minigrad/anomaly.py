@@ -48,7 +48,7 @@ class AnomalyError(RuntimeError):
         self.op, self.phase, self.location = op, phase, location
 
 
-class detect_anomaly(contextlib.ContextDecorator):  # noqa: N801  (named like no_grad)
+class detect_anomaly(contextlib.ContextDecorator):  # lower case, like no_grad
     """Context manager and decorator: raise `AnomalyError` at the first NaN/Inf."""
 
     def __enter__(self):

@@ -17,19 +17,32 @@ from __future__ import annotations
 import contextlib
 import threading
 
-_state = threading.local()
+
+class _GradState(threading.local):
+    # A class-level default, so that every thread starts with grad enabled and reading
+    # the flag is a plain attribute lookup (every op reads it).
+    grad_enabled = True
+
+
+_state = _GradState()
+Tensor = None  # minigrad.tensor.Tensor, bound by that module (it imports this one)
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 class _GradMode(contextlib.ContextDecorator):
     def __init__(self, enabled: bool):
         self.enabled = enabled
 
+    def _recreate_cm(self):
+        # A fresh context per call of a decorated function, so recursive or concurrent
+        # calls each restore their own previous mode.
+        return _GradMode(self.enabled)
+
     def __enter__(self):
-        self.previous = is_grad_enabled()
+        self.previous = _state.grad_enabled
         _state.grad_enabled = self.enabled
 
     def __exit__(self, *exc):
@@ -37,14 +50,15 @@ class _GradMode(contextlib.ContextDecorator):
         return False
 
 
-def no_grad():
-    """Context manager and decorator: ops inside record no graph (inference, updates)."""
-    return _GradMode(False)
+def no_grad(func=None):
+    """Context manager and decorator (``@no_grad()`` or ``@no_grad``): ops inside record
+    no graph (inference, parameter updates)."""
+    return _GradMode(False) if func is None else _GradMode(False)(func)
 
 
-def enable_grad():
+def enable_grad(func=None):
     """Context manager and decorator: turn graph recording back on inside `no_grad`."""
-    return _GradMode(True)
+    return _GradMode(True) if func is None else _GradMode(True)(func)
 
 
 class Function:
@@ -73,13 +87,16 @@ class Function:
     observers: tuple = ()
 
     def __call__(self, *inputs):
-        from minigrad.tensor import Tensor
-
         device = inputs[0].device
         self.device = device
         self.xp = device.xp
-        self.requires_grad = requires_grad = is_grad_enabled() and any(
-            t.requires_grad for t in inputs)
+        requires_grad = False
+        if _state.grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    requires_grad = True
+                    break
+        self.requires_grad = requires_grad
         if Function.observers:
             return _observed_call(self, inputs, requires_grad)
         try:
@@ -88,7 +105,7 @@ class Function:
             raise _named_error(self, inputs, exc) from exc
         if requires_grad:
             self.inputs = inputs
-            self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            self.needs_input_grad = tuple([t.requires_grad for t in inputs])
         else:
             self.saved = None
         if isinstance(result, tuple):
@@ -197,10 +214,9 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
     order = _topological_order(root_fn)
     pending: dict[Function, list] = {root_fn: [None] * root_fn.n_outputs}
     pending[root_fn][root._out_index] = grad
-    # A leaf used several times gets one gradient, summed over its uses, once its last
-    # use has been differentiated: its hooks see the whole gradient, as a non-leaf's do.
-    leaf_uses = _leaf_uses(order)
-    leaf_grads: dict[int, object] = {}
+    # A leaf used several times gets one gradient, summed over its uses, once the whole
+    # graph has been differentiated: its hooks see the total, as a non-leaf's do.
+    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, gradient so far]
     observers = Function.observers
     for fn in order:
         out_grads = pending.pop(fn, None)
@@ -227,42 +243,24 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for t, g, needed in zip(fn.inputs, in_grads, fn.needs_input_grad):
-            if not needed:
+            if not needed or g is None:
                 continue
             ctx = t._ctx
             if ctx is None:
-                _leaf_gradient_arrived(t, g, leaf_uses, leaf_grads)
-            elif g is not None:
+                entry = leaf_grads.get(id(t))
+                if entry is None:
+                    leaf_grads[id(t)] = [t, g]
+                else:
+                    entry[1] = _accumulate(entry[1], g)
+            else:
                 slots = pending.get(ctx)
                 if slots is None:
                     slots = pending[ctx] = [None] * ctx.n_outputs
                 slots[t._out_index] = _accumulate(slots[t._out_index], g)
         if not retain_graph:
             fn.saved = None
-    for key, g in leaf_grads.items():  # leaves whose other uses got no gradient
-        leaf_uses[key][0]._receive_grad(g)
-
-
-def _leaf_uses(order: list[Function]) -> dict[int, list]:
-    """id(leaf) -> [leaf, number of its uses that need a gradient] over the graph."""
-    uses: dict[int, list] = {}
-    for fn in order:
-        for t, needed in zip(fn.inputs, fn.needs_input_grad):
-            if needed and t._ctx is None:
-                entry = uses.setdefault(id(t), [t, 0])
-                entry[1] += 1
-    return uses
-
-
-def _leaf_gradient_arrived(leaf, g, leaf_uses: dict, leaf_grads: dict) -> None:
-    """Sum one use's gradient (None: that use gave none); hand the total over after the last."""
-    key = id(leaf)
-    if g is not None:
-        leaf_grads[key] = _accumulate(leaf_grads.get(key), g)
-    entry = leaf_uses[key]
-    entry[1] -= 1
-    if entry[1] == 0 and key in leaf_grads:
-        leaf._receive_grad(leaf_grads.pop(key))
+    for leaf, g in leaf_grads.values():
+        leaf._receive_grad(g)
 
 
 def _observed_backward(fn: Function, out_grads, observers):

@@ -38,6 +38,11 @@ class Device:
     # API leaves that unspecified; optimizers keep parameters as views into one flat
     # buffer per dtype only where it holds (NumPy, CuPy), and update per array elsewhere.
     has_views = False
+    # Optimizers update their flat buffers in blocks of about this many bytes, so that
+    # the temporaries of each elementwise expression stay small and cache-resident (with
+    # NumPy, multi-megabyte temporaries cost fresh page faults on every allocation).
+    # None: whole buffers at once (a GPU wants one kernel launch per op).
+    update_block_bytes: int | None = None
 
     def __init__(self, name: str, xp):
         self.name = name
@@ -62,6 +67,11 @@ class Device:
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+    def __reduce__(self):
+        # One Device per name: copying or unpickling a tensor (copy.deepcopy of a model)
+        # refers to the same device instead of trying to copy its array module.
+        return get_device, (self.name,)
 
     # -- dtypes ---------------------------------------------------------------------
     def dtype(self, name):
@@ -159,6 +169,7 @@ class Device:
 class NumpyDevice(Device):
     kind = "cpu"
     has_views = True
+    update_block_bytes = 1 << 18
 
     def __init__(self):
         super().__init__("cpu", np)

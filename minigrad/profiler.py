@@ -66,7 +66,7 @@ class OpSummary:
         return self.forward_time + self.backward_time
 
 
-class profile:  # noqa: N801  (used like no_grad: `with minigrad.profile() as prof`)
+class profile:  # lower case, used like no_grad: `with minigrad.profile() as prof:`
     """Context manager recording every op's forward and backward calls (see module doc)."""
 
     def __init__(self):

@@ -452,4 +452,6 @@ def _cast(device, data, dtype):
 
 
 # Bound at the end: the op modules build Tensors, so they import this module first.
-from minigrad import ops  # noqa: E402
+from minigrad import autograd, ops  # noqa: E402
+
+autograd.Tensor = Tensor  # Function.__call__ wraps op outputs without an import per call

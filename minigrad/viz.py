@@ -297,7 +297,7 @@ def _collapse(graph: Graph, depth: int) -> Graph:
     return Graph(nodes, edges, graph.module_classes)
 
 
-class record_modules:  # noqa: N801  (used like no_grad: `with record_modules(model):`)
+class record_modules:  # lower case, used like no_grad: `with record_modules(model):`
     """Tag every op run inside the block with the module whose forward created it
     (as ``fn.module_path``: ((name, class name), ...) from the model down), using
     forward pre/post hooks on every submodule and a `Function` observer."""

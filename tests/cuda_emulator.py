@@ -1,18 +1,19 @@
 """Run minigrad's CUDA kernels on the CPU, so CI tests the kernel code without a GPU.
 
-A kernel source is compiled as C++ (g++, C++20) with a prelude that supplies what CUDA C
-provides: `threadIdx`/`blockIdx` (thread-local), `blockDim`/`gridDim`, `__shared__`
-(function statics: blocks run one after another), `__syncthreads` (a barrier across the
-block's threads), `__shfl_xor_sync` (an exchange through a per-warp barrier) and the few
-intrinsics the kernels use. Every CUDA thread of a block is a real OS thread, so missing
-or divergent barriers show up: a barrier that not every thread reaches within a few
-seconds fails the launch instead of hanging.
+A kernel source is compiled as C++ (g++) with a prelude that supplies what CUDA C
+provides: `threadIdx`, `blockIdx`, `blockDim`, `gridDim`, `__shared__` (function
+statics: blocks run one after another), `__syncthreads`, `__shfl_xor_sync` and the few
+intrinsics the kernels use. Each CUDA thread of a block is a coroutine with its own
+stack (ucontext), run until it reaches a barrier: `__syncthreads` releases the block
+once every thread waits there, a shuffle releases its warp once all 32 lanes do. A
+thread runs as far as it can before the next one starts, so a missing barrier shows up
+as wrong values, and a barrier some thread never reaches fails the launch.
 
-`EmulatedCudaDevice` is a NumPy device that also plays the kernel host (`compile`,
-`pointer`, `upload`), so `minigrad.cuda.build_kernels` wraps the emulated kernels exactly
-as it wraps CuPy's. Launches check every argument against the kernel's C signature (an
-array of the right element type for a pointer, a NumPy scalar of the exact type for a
-value), the checks CuPy cannot make: it would pass a Python float as a double.
+`EmulatedCudaDevice` is a NumPy device that also plays the kernel host (`compile`), so
+`minigrad.cuda.build_kernels` wraps the emulated kernels exactly as it wraps CuPy's.
+Launches check every argument against the kernel's C signature (an array of the right
+element type for a pointer, a NumPy scalar of the exact type for a value): checks CuPy
+cannot make, as it would pass a Python float as a double.
 """
 
 from __future__ import annotations
@@ -36,15 +37,13 @@ _C_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long lo
             "unsigned int": np.uint32, "unsigned long long": np.uint64}
 
 PRELUDE = r"""
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <ucontext.h>
 
 struct dim3 { unsigned int x = 1, y = 1, z = 1; };
-thread_local dim3 threadIdx, blockIdx;
-dim3 blockDim, gridDim;
+dim3 threadIdx, blockIdx, blockDim, gridDim;  // threadIdx: set on each switch to a thread
 
 #define __global__
 #define __device__
@@ -53,127 +52,112 @@ dim3 blockDim, gridDim;
 #define __restrict__ __restrict
 
 namespace emu {
-struct Deadlock {};
-struct Unsupported {};
+enum State { RUNNABLE, AT_SYNCTHREADS, AT_WARP_SYNC, DONE };
+const int STACK_BYTES = 256 * 1024;
 
-// A reusable barrier that fails (in every waiting thread) when not all threads arrive.
-// Plain pthreads: the prelude stays cheap to compile.
-struct Barrier {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    int n, count;
-    long generation;
-    bool broken;
+ucontext_t scheduler;
+ucontext_t contexts[1024];
+char* stacks[1024];
+State states[1024];
+dim3 indices[1024];
+int n_threads, current, error;
+void (*invoke)(void*);
+void* body;
+unsigned char warp_slots[1024][8];
 
-    void init(int threads) {
-        pthread_mutex_init(&mutex, nullptr);
-        pthread_cond_init(&cond, nullptr);
-        n = threads; count = 0; generation = 0; broken = false;
-    }
-    void destroy() { pthread_mutex_destroy(&mutex); pthread_cond_destroy(&cond); }
-    void wait() {
-        pthread_mutex_lock(&mutex);
-        const long mine = generation;
-        if (!broken && ++count == n) {
-            count = 0;
-            ++generation;
-            pthread_cond_broadcast(&cond);
-            pthread_mutex_unlock(&mutex);
-            return;
+void entry() {
+    invoke(body);
+    states[current] = DONE;  // uc_link returns to the scheduler
+}
+
+// Park the current thread in `state` until the scheduler releases it.
+void wait(State state) {
+    states[current] = state;
+    swapcontext(&contexts[current], &scheduler);
+}
+
+// Run every runnable thread until it parks or ends; then release a complete warp or the
+// whole block. Returns 1 when some thread waits at a barrier that cannot complete.
+int run_block() {
+    for (;;) {
+        for (int t = 0; t < n_threads; ++t) {
+            if (states[t] != RUNNABLE) continue;
+            current = t;
+            threadIdx = indices[t];
+            swapcontext(&scheduler, &contexts[t]);
         }
-        timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 5;
-        int status = 0;
-        while (!broken && generation == mine && status != ETIMEDOUT)
-            status = pthread_cond_timedwait(&cond, &mutex, &deadline);
-        const bool failed = broken || generation == mine;
-        if (failed) {
-            broken = true;
-            pthread_cond_broadcast(&cond);
+        int done = 0, at_block = 0;
+        bool released = false;
+        for (int t = 0; t < n_threads; ++t) {
+            done += states[t] == DONE;
+            at_block += states[t] == AT_SYNCTHREADS;
         }
-        pthread_mutex_unlock(&mutex);
-        if (failed) throw Deadlock();
+        if (done == n_threads) return 0;
+        for (int w = 0; w * 32 < n_threads; ++w) {
+            const int first = w * 32, last = first + 32 < n_threads ? first + 32 : n_threads;
+            bool whole = true;
+            for (int t = first; t < last; ++t) whole = whole && states[t] == AT_WARP_SYNC;
+            if (whole) {
+                for (int t = first; t < last; ++t) states[t] = RUNNABLE;
+                released = true;
+            }
+        }
+        if (!released && at_block == n_threads) {
+            for (int t = 0; t < n_threads; ++t) states[t] = RUNNABLE;
+            released = true;
+        }
+        if (!released) return 1;
     }
-};
-
-struct Warp {
-    int size;
-    Barrier barrier;
-    unsigned char slots[32][8];
-};
-
-Barrier block_barrier;
-Warp warps[32];
-
-inline int linear_thread() {
-    return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
 }
 
 template <class Body>
-struct ThreadStart {
-    Body* body;
-    dim3 block_index;
-    int thread;
-    int status;
-};
+void call(void* b) { (*static_cast<Body*>(b))(); }
 
+// Blocks run one after another (their __shared__ statics are reused); within a block
+// every CUDA thread is a coroutine on its own stack, switched at barriers.
 template <class Body>
-void* run_thread(void* arg) {
-    ThreadStart<Body>* start = static_cast<ThreadStart<Body>*>(arg);
-    const int t = start->thread;
-    threadIdx = dim3{t % blockDim.x, (t / blockDim.x) % blockDim.y,
-                     t / (blockDim.x * blockDim.y)};
-    blockIdx = start->block_index;
-    try { (*start->body)(); } catch (Deadlock&) { start->status = 1; } catch (...) { start->status = 2; }
-    return nullptr;
-}
-
-template <class Body>
-int launch(dim3 grid, dim3 block, Body body) {
+int launch(dim3 grid, dim3 block, Body kernel_body) {
     gridDim = grid;
     blockDim = block;
-    const int n = block.x * block.y * block.z;
-    if (n > 1024) return 2;
-    static ThreadStart<Body> starts[1024];
-    static pthread_t threads[1024];
+    n_threads = block.x * block.y * block.z;
+    if (n_threads > 1024) return 2;
+    invoke = call<Body>;
+    body = &kernel_body;
+    error = 0;
+    for (int t = 0; t < n_threads; ++t) {
+        if (!stacks[t]) stacks[t] = static_cast<char*>(malloc(STACK_BYTES));
+        indices[t] = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    }
     for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
     for (unsigned bx = 0; bx < grid.x; ++bx) {
-        block_barrier.init(n);
-        for (int w = 0; w * 32 < n; ++w) {
-            warps[w].size = n - w * 32 < 32 ? n - w * 32 : 32;
-            warps[w].barrier.init(warps[w].size);
+        blockIdx = dim3{bx, by, bz};
+        for (int t = 0; t < n_threads; ++t) {
+            getcontext(&contexts[t]);
+            contexts[t].uc_stack.ss_sp = stacks[t];
+            contexts[t].uc_stack.ss_size = STACK_BYTES;
+            contexts[t].uc_link = &scheduler;
+            makecontext(&contexts[t], entry, 0);
+            states[t] = RUNNABLE;
         }
-        for (int t = 0; t < n; ++t) {
-            starts[t] = ThreadStart<Body>{&body, dim3{bx, by, bz}, t, 0};
-            pthread_create(&threads[t], nullptr, run_thread<Body>, &starts[t]);
-        }
-        int failure = 0;
-        for (int t = 0; t < n; ++t) {
-            pthread_join(threads[t], nullptr);
-            if (starts[t].status) failure = starts[t].status;
-        }
-        block_barrier.destroy();
-        for (int w = 0; w * 32 < n; ++w) warps[w].barrier.destroy();
-        if (failure) return failure;
+        if (run_block()) return 1;
+        if (error) return 2;
     }
     return 0;
 }
 }  // namespace emu
 
-inline void __syncthreads() { emu::block_barrier.wait(); }
+inline void __syncthreads() { emu::wait(emu::AT_SYNCTHREADS); }
 
 template <class T>
 T __shfl_xor_sync(unsigned int mask, T value, int lane_mask) {
-    emu::Warp& warp = emu::warps[emu::linear_thread() / 32];
-    if (mask != 0xffffffffu || warp.size != 32) throw emu::Unsupported();  // full warps only
-    const int lane = emu::linear_thread() % 32;
-    memcpy(warp.slots[lane], &value, sizeof(T));
-    warp.barrier.wait();
+    const int t = emu::current, lane = t % 32;
+    if (mask != 0xffffffffu || t - lane + 32 > emu::n_threads) emu::error = 1;  // full warps
+    memcpy(emu::warp_slots[t], &value, sizeof(T));
+    emu::wait(emu::AT_WARP_SYNC);
     T out;
-    memcpy(&out, warp.slots[lane ^ lane_mask], sizeof(T));
-    warp.barrier.wait();
+    memcpy(&out, emu::warp_slots[(t - lane) + ((lane ^ lane_mask) & 31)], sizeof(T));
+    emu::wait(emu::AT_WARP_SYNC);  // no lane overwrites its slot before all have read
     return out;
 }
 
@@ -236,8 +220,8 @@ class EmulatedKernel:
             raise ValueError(f"{self.name}: more than 1024 threads per block: {block}")
         status = self.launcher(*grid, *block, slots)
         if status:
-            raise RuntimeError(f"{self.name}: the launch failed ("
-                               f"{'a barrier not reached by every thread' if status == 1 else 'an exception'})")
+            cause = "a barrier not reached by every thread" if status == 1 else "an exception"
+            raise RuntimeError(f"{self.name}: the launch failed ({cause})")
 
 
 def _dims(dims) -> tuple[int, int, int]:
@@ -259,7 +243,7 @@ class EmulatedModule:
                 f"    return emu::launch(dim3{{gx, gy, gz}}, dim3{{bx, by, bz}}, "
                 f"[&] {{ {name}({call}); }});\n}}\n")
         defines = "".join(f"#define {k} {v}\n" for k, v in self.defines.items())
-        text = PRELUDE + defines + source + "\n" + "".join(wrappers)
+        text = defines + PRELUDE + source + "\n" + "".join(wrappers)
         self.library = ctypes.CDLL(str(_compile(text)))
         self.kernels = {name: EmulatedKernel(self.library, name, params, self.defines)
                         for name, params in kernels.items()}
@@ -276,9 +260,11 @@ def _compile(text: str) -> Path:
         source = CACHE_DIR / f"{digest}.cpp"
         source.write_text(text)
         partial = CACHE_DIR / f"{digest}.{id(text)}.so"
-        subprocess.run([COMPILER, "-std=c++17", "-O1", "-shared", "-fPIC", "-pthread", "-w",
-                        str(source), "-o", str(partial)], check=True, capture_output=True,
-                       text=True)
+        done = subprocess.run([COMPILER, "-std=c++17", "-O1", "-shared", "-fPIC", "-w",
+                               str(source), "-o", str(partial)], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"g++ could not compile the emulated kernels ({source}):\n"
+                               f"{done.stderr[-4000:]}")
         partial.replace(library)  # atomic: parallel test workers never load a partial file
     return library
 
@@ -288,9 +274,3 @@ class EmulatedCudaDevice(NumpyDevice):
 
     def compile(self, source: str, options: tuple[str, ...]) -> EmulatedModule:
         return EmulatedModule(source, options)
-
-    def pointer(self, array) -> int:
-        return array.ctypes.data
-
-    def upload(self, host_array):
-        return np.array(host_array)

@@ -199,6 +199,19 @@ def test_training_from_files_keeps_line_endings_and_equals_training_from_strings
     assert b"\r\n" in from_files.mergeable_ranks
 
 
+def test_file_blocks_are_never_cut_inside_a_special_token(tmp_path, monkeypatch):
+    # "<|a\nb|>" contains a place where the pattern allows a cut; blocks end all around it.
+    monkeypatch.setattr(bpe.chunk_counting, "PIECE_CHARS", 64)
+    corpus = builtin_corpus()[:5_000]
+    text = "".join(corpus[i : i + 61] + "<|a\nb|>" for i in range(0, len(corpus), 61))
+    path = tmp_path / "specials.txt"
+    path.write_text(text, encoding="utf-8")
+    options = {"vocab_size": 400, "special_tokens": ["<|a\nb|>"], "num_workers": 1}
+    from_file = Tokenizer.train_from_files([path], **options)
+    assert from_file.merges == Tokenizer.train(text, **options).merges
+    assert not any(b"<|" in data for data in from_file.mergeable_ranks)
+
+
 @pytest.mark.parametrize("name", ["gpt2", "cl100k", r"\S+|\s+"])
 def test_counting_in_workers_equals_counting_in_process(name, monkeypatch):
     monkeypatch.setattr(bpe.chunk_counting, "PIECE_CHARS", 20_000)

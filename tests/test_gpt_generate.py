@@ -67,6 +67,18 @@ def test_cached_generation_equals_uncached_past_block_size(positions):
         assert len(cached) == 30
 
 
+def test_cached_generation_feeds_one_token_per_step_until_the_crop():
+    model = make_model()
+    fed = []
+    model.register_forward_pre_hook(lambda module, inputs: fed.append(inputs[0].shape[1]))
+    list(generate(model, prompt(5), 14, temperature=0))
+    # prompt of 5, then 1 token a step up to 16 tokens, then the cropped window of 16
+    assert fed == [5] + [1] * 11 + [16, 16]
+    fed.clear()
+    list(generate(model, prompt(5), 3, temperature=0, use_cache=False))
+    assert fed == [5, 6, 7]
+
+
 def test_greedy_follows_the_argmax_of_the_full_forward():
     model = make_model()
     tokens = prompt()

@@ -13,6 +13,8 @@ from gpt.model import GPT, GPTConfig
 from minigrad.optim import AdamW
 from tests.torch_gpt import from_minigrad
 
+torch.set_num_threads(1)  # tiny ops: threads only add overhead on a busy 2-core machine
+
 TINY = dict(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)
 VARIANTS = {
     "gpt2": {},

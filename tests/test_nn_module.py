@@ -265,3 +265,13 @@ def test_module_dict():
     assert list(heads.keys()) == ["b", "c"]
     with pytest.raises(KeyError, match="without '.'"):
         heads["x.y"] = nn.ReLU()
+
+
+def test_deepcopy_gives_an_independent_model_on_the_same_device():
+    import copy
+
+    model = Block().to("strict")
+    twin = copy.deepcopy(model)
+    assert twin.fc.weight is not model.fc.weight and twin.fc.weight.device is model.fc.weight.device
+    nn.init.zeros_(twin.fc.weight)
+    assert model.fc.weight.numpy().any()

@@ -77,6 +77,20 @@ def test_trajectory_matches_pytorch(case, device, flat):
     assert not np.allclose(got[0], INIT[0])  # it did move
 
 
+@pytest.mark.parametrize("case", ["sgd_nesterov", "adam_wd", "adamw"])
+def test_flat_update_in_small_blocks_matches_pytorch(case, monkeypatch):
+    # 64-byte blocks: the 20-number flat buffer is updated in 3 blocks of up to 8.
+    monkeypatch.setattr(mg.get_device("cpu"), "update_block_bytes", 64)
+    ours, theirs, options = CASES[case]
+    got, optimizer = run_minigrad(lambda p, flat: ours(p, flat=flat, **options))
+    (bucket,) = optimizer._buckets[0]
+    assert [block.segments for block in bucket.blocks] == [
+        [(0, 0, 8)], [(0, 8, 12), (1, 0, 4)], [(2, 0, 4)]]
+    expected = run_torch(lambda p: theirs(p, **options))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
 GROUPS = [((0,), {"weight_decay": 0.2}), ((1, 2), {"weight_decay": 0.0, "lr": 0.02})]
 
 

@@ -42,7 +42,8 @@ class RandomWindows:
         _check_room(tokens, block_size, "random windows")
         if batch_size <= 0:
             raise ValueError(f"random windows: batch size must be positive, got {batch_size}")
-        self.tokens, self.block_size, self.batch_size = tokens, block_size, batch_size
+        self.tokens = np.asarray(tokens)  # lists too; a memory map stays one (no copy)
+        self.block_size, self.batch_size = block_size, batch_size
         self.rng = np.random.default_rng(seed)
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +72,8 @@ class SlidingWindows:
         if stride <= 0 or batch_size <= 0:
             raise ValueError(f"sliding windows: stride and batch size must be positive, got "
                              f"stride={stride}, batch_size={batch_size}")
-        self.tokens, self.max_length, self.batch_size = tokens, max_length, batch_size
+        self.tokens = np.asarray(tokens)
+        self.max_length, self.batch_size = max_length, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.block_size = max_length
         # The book's loop: for i in range(0, len(tokens) - max_length, stride).

@@ -12,9 +12,10 @@ float64 (other float types are computed in float32):
 - philox:        counter-based random numbers (uniform, normal, integers)
 
 Each has an array-API twin with the same signature in `minigrad.cuda.reference`, which
-the tests compare against and which serves wherever a kernel does not apply. Nothing
-here imports CuPy: a *host* supplies the array module and the compiler (the CuPy device
-in `minigrad.cuda_backend`, or the CPU emulator in the tests).
+the tests compare against and which serves wherever a kernel does not apply.
+`minigrad.cuda.fused_ops` turns raw kernels into the `Device.kernels` entries the fused
+ops call. Nothing here imports CuPy: a *host* Device supplies the array module and the
+compiler (the CuPy device in `minigrad.cuda_backend`, or the CPU emulator in the tests).
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ from minigrad.cuda import reference
 from minigrad.cuda.adamw import AdamWKernel
 from minigrad.cuda.attention import AttentionKernel
 from minigrad.cuda.cross_entropy import CrossEntropyKernel
+from minigrad.cuda.fused_ops import op_kernels
 from minigrad.cuda.gelu import GeluKernel
 from minigrad.cuda.layer_norm import LayerNormKernel
 from minigrad.cuda.loader import KernelLibrary
 from minigrad.cuda.philox import PhiloxKernel
 
+__all__ = ["build_kernels", "op_kernels"]
+
 
 def build_kernels(host) -> dict:
-    """Raw kernels by name for a host (`xp`, `compile(source, options)`, `pointer(array)`,
-    `upload(numpy_array)`)."""
+    """Raw kernels by name for a host: a Device that also has
+    ``compile(source, options) -> module`` (`module.get_function(name)` launches as
+    ``kernel(grid, block, args)``, as CuPy's RawModule does)."""
     library = KernelLibrary(host)
     return {
         "cross_entropy": CrossEntropyKernel(library),

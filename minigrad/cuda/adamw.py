@@ -21,6 +21,7 @@ MAX_BLOCKS = 65536  # grid-stride loop covers the rest
 
 class AdamWKernel:
     source = "adamw.cu"
+    kernels = ("adamw_update",)  # the functions it launches
 
     def __init__(self, library, fallback):
         self.library = library

@@ -32,6 +32,8 @@ def tiles(head_dim: int, itemsize: int) -> dict | None:
 
 class AttentionKernel:
     source = "attention.cu"
+    kernels = ("attention_forward", "attention_backward_dkdv",
+               "attention_backward_dq")  # the functions it launches
 
     def __init__(self, library):
         self.library = library

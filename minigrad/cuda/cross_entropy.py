@@ -20,6 +20,7 @@ from minigrad.cuda.launch import (
 
 class CrossEntropyKernel:
     source = "cross_entropy.cu"
+    kernels = ("cross_entropy_forward", "cross_entropy_backward")  # the functions it launches
 
     def __init__(self, library):
         self.library = library

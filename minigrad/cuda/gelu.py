@@ -16,6 +16,7 @@ def _approximate_flag(approximate: str) -> int:
 
 class GeluKernel:
     source = "gelu.cu"
+    kernels = ("gelu_forward", "gelu_backward")  # the functions it launches
 
     def __init__(self, library):
         self.library = library

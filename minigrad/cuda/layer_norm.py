@@ -24,6 +24,8 @@ PARAM_THREADS = 256  # columns per block of that kernel
 
 class LayerNormKernel:
     source = "layer_norm.cu"
+    kernels = ("layer_norm_forward", "layer_norm_backward_input",
+               "layer_norm_backward_params")  # the functions it launches
 
     def __init__(self, library):
         self.library = library

@@ -9,6 +9,7 @@ use and kept for the life of the process.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -22,9 +23,10 @@ def read_source(name: str) -> str:
     return _INCLUDE.sub(lambda match: read_source(match.group(1)), text)
 
 
-def kernel_names(name: str) -> list[str]:
+@functools.cache
+def kernel_names(name: str) -> tuple[str, ...]:
     """The `extern "C" __global__` functions a source file defines."""
-    return re.findall(r'extern "C" __global__ void (\w+)\(', read_source(name))
+    return tuple(re.findall(r'extern "C" __global__ void (\w+)\(', read_source(name)))
 
 
 class KernelLibrary:
@@ -41,6 +43,10 @@ class KernelLibrary:
         self._modules: dict = {}
 
     def function(self, source: str, name: str, **defines):
+        """Kernel `name` of minigrad/cuda/<source>, compiled with `defines`."""
+        if name not in kernel_names(source):
+            raise ValueError(f"no kernel {name!r} in {source} (it defines "
+                             f"{', '.join(kernel_names(source))})")
         key = (source, tuple(sorted(defines.items())))
         module = self._modules.get(key)
         if module is None:

@@ -24,6 +24,8 @@ def values_per_counter(kind: str, dtype: str) -> int:
 
 class PhiloxKernel:
     source = "philox.cu"
+    kernels = ("philox_uniform_float", "philox_uniform_double", "philox_normal_float",
+               "philox_normal_double", "philox_integers")  # the functions it launches
 
     def __init__(self, library):
         self.library = library

@@ -17,16 +17,18 @@ class CrossEntropyReference:
     def __init__(self, device):
         self.device, self.xp = device, device.xp
 
-    def _one_hot(self, targets, n_classes: int, dtype):
+    def _is_target(self, targets, n_classes: int):
+        """(N, C) boolean: column c of row i is row i's target."""
         classes = self.xp.reshape(self.device.arange(0, n_classes, dtype=targets.dtype),
                                   (1, n_classes))
-        return self.xp.astype(self.xp.expand_dims(targets, axis=1) == classes, dtype)
+        return self.xp.expand_dims(targets, axis=1) == classes
 
     def forward(self, logits, targets, ignore_index: int = -100, label_smoothing: float = 0.0):
         xp = self.xp
         n_classes = logits.shape[1]
         lse = row_logsumexp(xp, logits)
-        picked = xp.sum(logits * self._one_hot(targets, n_classes, logits.dtype), axis=1)
+        is_target = self._is_target(targets, n_classes)
+        picked = xp.sum(xp.where(is_target, logits, xp.zeros_like(logits)), axis=1)
         loss = (lse - (1 - label_smoothing) * picked
                 - label_smoothing / n_classes * xp.sum(logits, axis=1))
         return xp.where(targets != ignore_index, loss, xp.zeros_like(loss)), lse
@@ -37,7 +39,7 @@ class CrossEntropyReference:
         n_classes = logits.shape[1]
         g = xp.where(targets != ignore_index, grad_losses, xp.zeros_like(grad_losses))
         p = xp.exp(logits - xp.expand_dims(lse, axis=1))
-        target = self._one_hot(targets, n_classes, logits.dtype)
+        target = xp.astype(self._is_target(targets, n_classes), logits.dtype)
         return xp.expand_dims(g, axis=1) * (p - label_smoothing / n_classes
                                             - (1 - label_smoothing) * target)
 

@@ -58,7 +58,8 @@ def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 
 
 def is_scalar(x) -> bool:
-    return isinstance(x, Number) and not isinstance(x, Tensor)
+    # The Tensor test first: it is the common case, and cheaper than the ABC check.
+    return not isinstance(x, Tensor) and isinstance(x, Number)
 
 
 def as_tensor(x, like: Tensor) -> Tensor:

@@ -15,7 +15,8 @@ class _Binary(Function):
     """Base of tensor-tensor ops: remembers input shapes and dtypes for `grad_like`."""
 
     def remember(self, a, b):
-        self.meta = ((a.shape, a.dtype), (b.shape, b.dtype))
+        if self.requires_grad:
+            self.meta = ((a.shape, a.dtype), (b.shape, b.dtype))
 
     def to_input(self, i: int, g):
         shape, dtype = self.meta[i]

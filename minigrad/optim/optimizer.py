@@ -8,7 +8,8 @@ for both ways the optimizer runs it:
 - flat: on devices whose arrays have views (NumPy, CuPy), the parameters of a group
   that share a device and dtype are copied once into one flat buffer and their `.data`
   become views into it (so are their state arrays). A step is then one concat of the
-  gradients and a handful of whole-buffer ops, however many small parameters there are.
+  gradients and a handful of whole-buffer ops, however many small parameters there are
+  (on the CPU a block at a time: see `Device.update_block_bytes`).
 - per parameter: elsewhere (the 'strict' device: the array API does not promise views),
   or for a step where some parameter of a bucket has no gradient (PyTorch skips those)
   or the bucket's parameters have taken different numbers of steps.
@@ -20,6 +21,8 @@ sync.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from minigrad import backend
 from minigrad.autograd import enable_grad, no_grad
@@ -116,9 +119,11 @@ class Optimizer:
             step = state[params[0]]["step"] + 1
             if all(state[p]["step"] == step - 1 for p in params):
                 xp = bucket.device.xp
-                grad = xp.concat([xp.reshape(p.grad.data, (-1,)) for p in params])
-                self.update(bucket.device, bucket.flat_param, grad, bucket.flat_state, group,
-                            step)
+                grads = [xp.reshape(p.grad.data, (-1,)) for p in params]
+                for block in bucket.blocks:
+                    parts = [grads[i][lo:hi] for i, lo, hi in block.segments]
+                    grad = parts[0] if len(parts) == 1 else xp.concat(parts)
+                    self.update(bucket.device, block.param, grad, block.state, group, step)
                 for p in params:
                     state[p]["step"] = step
                 return
@@ -193,6 +198,9 @@ class Optimizer:
         saved_state = {int(k): v for k, v in state_dict["state"].items()}
         for i, s in saved_state.items():
             for key in self.state_names:
+                if key not in s:
+                    raise ValueError(f"{name}.load_state_dict: no {key!r} saved for parameter "
+                                     f"{i} (state from another optimizer or settings?)")
                 if tuple(s[key].shape) != params[i].shape:
                     raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {i} "
                                      f"has shape {tuple(s[key].shape)}, the parameter "
@@ -210,7 +218,8 @@ class Optimizer:
 
 class _Bucket:
     """Parameters updated together. flat=True: same device and dtype, their arrays (and
-    state arrays) made views into one flat buffer each."""
+    state arrays) made views into one flat buffer each, updated a block at a time
+    (`Device.update_block_bytes`; one block on a GPU)."""
 
     def __init__(self, params: list, state: dict, state_names: tuple, flat: bool):
         self.params = params
@@ -224,6 +233,36 @@ class _Bucket:
                 self.flat_state[name] = self._flatten(
                     [state[p][name] for p in params],
                     lambda p, view, name=name: state[p].__setitem__(name, view))
+            self.blocks = self._plan_blocks()
+
+    def _plan_blocks(self) -> list:
+        """Cut the flat buffers into blocks of `Device.update_block_bytes` (the whole
+        buffer if None). Each block knows its views of the buffers and which pieces of
+        which parameters' gradients make up its gradient: a block inside one parameter
+        uses a view of that gradient, one spanning small parameters a concat of them."""
+        total = self.flat_param.shape[0]
+        block_bytes = self.device.update_block_bytes
+        size = max(1, block_bytes // self.flat_param.dtype.itemsize) if block_bytes else total
+        blocks, segments, start, offset = [], [], 0, 0
+
+        def close():
+            view = slice(start, offset)
+            blocks.append(_Block(self.flat_param[view],
+                                 {k: v[view] for k, v in self.flat_state.items()}, segments))
+
+        for i, p in enumerate(self.params):
+            lo = 0
+            while lo < p.size:
+                hi = lo + min(p.size - lo, start + size - offset)
+                segments.append((i, lo, hi))
+                offset += hi - lo
+                lo = hi
+                if offset - start == size:
+                    close()
+                    segments, start = [], offset
+        if segments:
+            close()
+        return blocks
 
     def _flatten(self, arrays: list, assign):
         """One flat copy of `arrays`; each array's owner is handed a view into it."""
@@ -235,6 +274,12 @@ class _Bucket:
             assign(p, xp.reshape(flat[offset:offset + n], p.shape))
             offset += n
         return flat
+
+
+class _Block(NamedTuple):
+    param: object  # a view of the flat parameter buffer
+    state: dict  # state name -> the same view of its flat buffer
+    segments: list  # (parameter index, start, stop) of the gradient pieces, in order
 
 
 def _array(value):

@@ -18,7 +18,7 @@ import math
 
 from minigrad.nn.functional._checks import check_floating, check_normalized_shape
 from minigrad.nn.functional._fused import FusedFunction
-from minigrad.nn.functional._reduce import dot_axis, sum_last, sum_rows
+from minigrad.nn.functional._reduce import dot_axis, sum_last
 from minigrad.tensor import Tensor
 
 
@@ -52,9 +52,9 @@ class LayerNorm(FusedFunction):
         xhat *= rstd
         grads = [None] * len(need)
         if self.has_weight and need[1]:
-            grads[1] = xp.reshape(sum_rows(device, g2 * xhat), self.normalized_shape)
+            grads[1] = xp.reshape(xp.sum(g2 * xhat, axis=0), self.normalized_shape)
         if self.has_bias and need[-1]:
-            grads[-1] = xp.reshape(sum_rows(device, g2), self.normalized_shape)
+            grads[-1] = xp.reshape(xp.sum(g2, axis=0), self.normalized_shape)
         if need[0]:
             gx = g2 * xp.reshape(weight, (self.size,)) if self.has_weight else g2
             inv_size = 1.0 / self.size

@@ -2,10 +2,13 @@
 
 Forward: with m the row max, log sum_j e^x_j = m + log sum_j e^(x_j - m), where every
 exponent is <= 0 (no overflow) and the largest term is 1 (the log never sees 0).
-Backward, with y = log_softmax(x) and so softmax(x) = e^y:
+Backward, with p = softmax(x) = e^y:
 
-    dx_i = g_i - e^y_i sum_j g_j
+    dx_i = g_i - p_i sum_j g_j
 
+The forward has p at the cost of one multiply (the e^(x - m) it sums, scaled), so it
+saves p rather than y: the backward then needs no exp. (Usually the consumer of y, such
+as a gather of the targets' log-probabilities, keeps nothing, so this costs no memory.)
 A row that is all -inf gives nan, as in PyTorch.
 """
 
@@ -24,15 +27,17 @@ class LogSoftmax(FusedFunction):
     def array_forward(self, x):
         xp = self.xp
         y = x - xp.max(x, axis=self.axis, keepdims=True)
-        y -= xp.log(sum_axis(self.device, xp.exp(y), self.axis))
-        self.save_for_backward(y)
+        p = xp.exp(y)
+        total = sum_axis(self.device, p, self.axis)
+        p *= 1.0 / total
+        y -= xp.log(total)
+        self.save_for_backward(p)
         return y
 
     def array_backward(self, g):
-        (y,) = self.saved
-        dx = self.xp.exp(y)
-        dx *= -sum_axis(self.device, g, self.axis)
-        dx += g  # g_i - softmax_i * sum_j g_j
+        (p,) = self.saved
+        dx = p * -sum_axis(self.device, g, self.axis)
+        dx += g  # g_i - p_i sum_j g_j
         return dx
 
 

@@ -15,7 +15,7 @@ import math
 
 from minigrad.nn.functional._checks import check_floating, check_normalized_shape
 from minigrad.nn.functional._fused import FusedFunction
-from minigrad.nn.functional._reduce import dot_axis, sum_rows
+from minigrad.nn.functional._reduce import dot_axis
 from minigrad.tensor import Tensor
 
 
@@ -42,7 +42,7 @@ class RmsNorm(FusedFunction):
         xhat = x2 * r
         grads = [None] * len(need)
         if self.has_weight and need[1]:
-            grads[1] = xp.reshape(sum_rows(self.device, g2 * xhat), self.normalized_shape)
+            grads[1] = xp.reshape(xp.sum(g2 * xhat, axis=0), self.normalized_shape)
         if need[0]:
             gx = g2 * xp.reshape(weight, (self.size,)) if self.has_weight else g2
             xhat *= dot_axis(xp, gx, xhat, 1) * (1.0 / self.size)  # xhat mean(gx xhat)

@@ -42,6 +42,8 @@ def clip_grad_norm_(parameters, max_norm: float, error_if_nonfinite: bool = Fals
     total = _norm(xp, per_param, norm_type)
     if error_if_nonfinite:
         _raise_if_nonfinite(device, total, params, norm_type)
+    if max_norm == math.inf:  # nothing to clip: report the norm only
+        return Tensor._from_op(total, device, None, 0, False)
     scale = xp.clip(max_norm / (total + 1e-6), max=1.0)
     for p in with_grad:
         g = p.grad

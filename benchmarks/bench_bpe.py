@@ -1,0 +1,228 @@
+"""Tokenizer benchmark: our byte-level BPE against Hugging Face tokenizers and tiktoken.
+
+- Training wall time at each vocabulary size, ours (``Tokenizer.train_from_files``) against
+  Hugging Face's byte-level ``BpeTrainer`` (``Tokenizer.train`` on the same file), and the
+  peak resident memory of each. Every training runs in a fresh interpreter (imports not
+  timed), alternating between the two, so neither inherits the other's caches or memory.
+- Encoding speed with the vocabulary we trained (largest size): ours ``encode_ordinary`` with
+  a fresh tokenizer (cold chunk cache) and again (warm), against tiktoken's single-threaded
+  ``encode_ordinary`` over the same ranks and pattern; batch encoding on all cores (ours
+  ``encode_batch``, tiktoken ``encode_ordinary_batch``) over the same list of pieces.
+- Decoding speed, ours against tiktoken.
+
+Speeds are the median over rounds; the ids are checked to be identical.
+
+    python -m benchmarks.bench_bpe [--corpus PATH] [--vocab-sizes 8192 32768] [--rounds 3]
+
+Uses ../shared/data/shakespeare.txt when present, else Python's bundled pydoc topics.
+Prints a table and writes benchmarks/results/bpe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_CORPUS = REPO_ROOT.parent / "shared" / "data" / "shakespeare.txt"
+RESULTS_PATH = REPO_ROOT / "benchmarks" / "results" / "bpe.json"
+
+_CHILD_PRELUDE = f"""
+import json, resource, sys, time
+sys.path.insert(0, {str(REPO_ROOT)!r})
+path, vocab_size, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+"""
+_CHILD_REPORT = """
+print(json.dumps({
+    "seconds": seconds,
+    "vocab_size": vocab_size,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+}))
+"""
+TRAIN_OURS = _CHILD_PRELUDE + """
+from bpe import Tokenizer
+started = time.perf_counter()
+tokenizer = Tokenizer.train_from_files([path], vocab_size=vocab_size, pattern="gpt2")
+seconds = time.perf_counter() - started
+tokenizer.save(output)
+vocab_size = tokenizer.vocab_size
+""" + _CHILD_REPORT
+TRAIN_HUGGINGFACE = _CHILD_PRELUDE + """
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+tokenizer = Tokenizer(models.BPE())
+tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+started = time.perf_counter()
+tokenizer.train([path], trainer)
+seconds = time.perf_counter() - started
+vocab_size = tokenizer.get_vocab_size()
+""" + _CHILD_REPORT
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=None, help="UTF-8 text file")
+    parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[8192, 32768])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus_path, corpus_name = _corpus(args.corpus, Path(scratch))
+        text = corpus_path.read_text(encoding="utf-8")
+        print(f"corpus: {corpus_name}, {len(text.encode()) / 1e6:.2f} MB; "
+              f"{os.cpu_count()} cores; {args.rounds} rounds", flush=True)
+        training = [_bench_training(corpus_path, size, args.rounds, Path(scratch))
+                    for size in args.vocab_sizes]
+        largest = Path(scratch) / f"ours-{max(args.vocab_sizes)}.json"
+        coding = _bench_coding(largest, text, args.rounds)
+    results = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
+        "corpus": {"name": corpus_name, "megabytes": len(text.encode()) / 1e6},
+        "training": training,
+        "coding": coding,
+    }
+    _print_table(results)
+    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS_PATH.relative_to(REPO_ROOT)}")
+    return results
+
+
+def _corpus(requested: Path | None, scratch: Path) -> tuple[Path, str]:
+    if requested is not None:
+        return requested, requested.name
+    if SHARED_CORPUS.is_file():
+        return SHARED_CORPUS, SHARED_CORPUS.name
+    sys.path.insert(0, str(REPO_ROOT))
+    from bpe.corpus import builtin_corpus
+
+    path = scratch / "pydoc_topics.txt"
+    path.write_text(builtin_corpus(), encoding="utf-8")
+    return path, "pydoc_data.topics (built-in)"
+
+
+def _run_child(script: str, corpus: Path, vocab_size: int, output: Path) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(corpus), str(vocab_size), str(output)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _bench_training(corpus: Path, vocab_size: int, rounds: int, scratch: Path) -> dict:
+    ours, theirs = [], []
+    output = scratch / f"ours-{vocab_size}.json"
+    for _ in range(rounds):
+        ours.append(_run_child(TRAIN_OURS, corpus, vocab_size, output))
+        theirs.append(_run_child(TRAIN_HUGGINGFACE, corpus, vocab_size, output))
+    ours_seconds = statistics.median(run["seconds"] for run in ours)
+    theirs_seconds = statistics.median(run["seconds"] for run in theirs)
+    print(f"trained vocab {vocab_size}: ours {ours_seconds:.2f}s, "
+          f"Hugging Face {theirs_seconds:.2f}s", flush=True)
+    return {
+        "vocab_size": vocab_size,
+        "ours_seconds": ours_seconds,
+        "huggingface_seconds": theirs_seconds,
+        "ours_over_huggingface": ours_seconds / theirs_seconds,
+        "ours_peak_rss_mb": max(run["peak_rss_mb"] for run in ours),
+        "ours_peak_worker_rss_mb": max(run["peak_worker_rss_mb"] for run in ours),
+        "huggingface_peak_rss_mb": max(run["peak_rss_mb"] for run in theirs),
+        "ours_vocab_size": ours[0]["vocab_size"],
+        "runs": {"ours": ours, "huggingface": theirs},
+    }
+
+
+def _timed(function, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
+    import tiktoken
+
+    from bpe import Tokenizer
+
+    megabytes = len(text.encode()) / 1e6
+    reference = Tokenizer.load(tokenizer_path)
+    encoding = tiktoken.Encoding("bench", pat_str=reference.pattern.source,
+                                 mergeable_ranks=reference.mergeable_ranks, special_tokens={})
+    pieces = reference.pattern.cut(text, 1 << 18)
+    workers = os.cpu_count() or 1
+    times: dict[str, list[float]] = {name: [] for name in (
+        "ours_cold", "ours_warm", "tiktoken", "ours_batch", "tiktoken_batch",
+        "ours_decode", "tiktoken_decode")}
+    for _ in range(rounds):
+        fresh = Tokenizer.load(tokenizer_path)
+        seconds, ids = _timed(fresh.encode_ordinary, text)
+        times["ours_cold"].append(seconds)
+        seconds, warm_ids = _timed(fresh.encode_ordinary, text)
+        times["ours_warm"].append(seconds)
+        seconds, their_ids = _timed(encoding.encode_ordinary, text)
+        times["tiktoken"].append(seconds)
+        assert ids == warm_ids == their_ids, "ours and tiktoken disagree"
+        fresh = Tokenizer.load(tokenizer_path)
+        seconds, batch = _timed(fresh.encode_batch, pieces, num_workers=workers)
+        times["ours_batch"].append(seconds)
+        seconds, their_batch = _timed(encoding.encode_ordinary_batch, pieces, num_threads=workers)
+        times["tiktoken_batch"].append(seconds)
+        assert batch == their_batch, "batch results disagree"
+        seconds, decoded = _timed(fresh.decode, ids)
+        times["ours_decode"].append(seconds)
+        seconds, their_decoded = _timed(encoding.decode, ids)
+        times["tiktoken_decode"].append(seconds)
+        assert decoded == their_decoded == text
+    speeds = {name: megabytes / statistics.median(values) for name, values in times.items()}
+    print(f"encoded {megabytes:.2f} MB into {len(ids)} tokens "
+          f"({len(text.encode()) / len(ids):.2f} bytes/token)", flush=True)
+    return {
+        "vocab_size": reference.vocab_size,
+        "tokens": len(ids),
+        "bytes_per_token": len(text.encode()) / len(ids),
+        "batch_pieces": len(pieces),
+        "workers": workers,
+        "mb_per_s": speeds,
+        "ours_cold_over_tiktoken": speeds["ours_cold"] / speeds["tiktoken"],
+        "ours_warm_over_tiktoken": speeds["ours_warm"] / speeds["tiktoken"],
+        "ours_batch_over_tiktoken_batch": speeds["ours_batch"] / speeds["tiktoken_batch"],
+        "seconds": times,
+    }
+
+
+def _print_table(results: dict) -> None:
+    print()
+    print(f"{'training':<28}{'ours s':>9}{'HF s':>9}{'ours/HF':>9}{'ours MB':>9}{'HF MB':>9}")
+    for row in results["training"]:
+        print(f"{'vocab ' + str(row['vocab_size']):<28}{row['ours_seconds']:>9.2f}"
+              f"{row['huggingface_seconds']:>9.2f}{row['ours_over_huggingface']:>9.2f}"
+              f"{row['ours_peak_rss_mb']:>9.0f}{row['huggingface_peak_rss_mb']:>9.0f}")
+    coding = results["coding"]
+    speeds = coding["mb_per_s"]
+    print(f"\n{'coding (vocab ' + str(coding['vocab_size']) + ')':<28}{'ours MB/s':>11}"
+          f"{'tiktoken':>10}{'ratio':>8}")
+    for label, ours, theirs in [
+        ("encode, cold cache", "ours_cold", "tiktoken"),
+        ("encode, warm cache", "ours_warm", "tiktoken"),
+        (f"batch encode, {coding['workers']} workers", "ours_batch", "tiktoken_batch"),
+        ("decode", "ours_decode", "tiktoken_decode"),
+    ]:
+        print(f"{label:<28}{speeds[ours]:>11.2f}{speeds[theirs]:>10.2f}"
+              f"{speeds[ours] / speeds[theirs]:>8.2f}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO_ROOT))
+    main()

@@ -1,0 +1,131 @@
+"""Optimizer step time: minigrad's flat-buffer path (updated in 256 KiB blocks, and as
+one whole-buffer block) vs its per-parameter path, with torch.optim (for-loop and
+foreach) alongside, on the CPU.
+
+Three parameter sets: the parameters of the "tiny" GPT (4 layers, n_embd 128: 52
+tensors, 0.8M numbers) and of the "small" one (6 layers, n_embd 384: 76 tensors, 10.8M
+numbers, matrices up to 2.4 MB), and many small tensors (400 tensors of 32 to 1024
+numbers), where the per-tensor Python overhead dominates. Gradients are set once (steps
+do not change them); one timing is `steps` optimizer steps (a fifth of that for the
+small GPT). Rounds alternate between the engines so machine noise hits all alike; the
+reported time per step is the median over rounds.
+
+    python -m benchmarks.bench_optimizers [--rounds 7] [--steps 20]
+
+Prints a table and writes benchmarks/results/optimizers.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import minigrad as mg
+from minigrad import nn, optim
+
+RESULTS = Path(__file__).parent / "results" / "optimizers.json"
+
+
+def gpt_shapes(vocab=65, block=64, n_layer=4, n_embd=128) -> list[tuple]:
+    """The parameter shapes of a GPT-2-style model (tied head), in model order."""
+    block_shapes = [(n_embd,), (n_embd,), (3 * n_embd, n_embd), (3 * n_embd,), (n_embd, n_embd),
+                    (n_embd,), (n_embd,), (n_embd,), (4 * n_embd, n_embd), (4 * n_embd,),
+                    (n_embd, 4 * n_embd), (n_embd,)]
+    return [(vocab, n_embd), (block, n_embd)] + block_shapes * n_layer + [(n_embd,), (n_embd,)]
+
+
+def many_small_shapes(n=400) -> list[tuple]:
+    return [(32,) if i % 2 else (32, 32) for i in range(n)]
+
+
+SCENARIOS = {"gpt-tiny": gpt_shapes(),
+             "gpt-small": gpt_shapes(block=256, n_layer=6, n_embd=384),
+             "many-small": many_small_shapes()}
+
+
+def make_engines(shapes, optimizer_name: str) -> dict:
+    """name -> a function running one optimizer step, all starting from the same values."""
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    ours = {"AdamW": lambda p, flat: optim.AdamW(p, lr=1e-3, weight_decay=0.1, flat=flat),
+            "SGD-momentum": lambda p, flat: optim.SGD(p, lr=1e-3, momentum=0.9, flat=flat)}
+    theirs = {"AdamW": lambda p, fe: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.1, foreach=fe),
+              "SGD-momentum": lambda p, fe: torch.optim.SGD(p, lr=1e-3, momentum=0.9,
+                                                            foreach=fe)}
+    engines = {}
+    cpu = mg.get_device("cpu")
+    blocked = cpu.update_block_bytes
+    for label, flat, block_bytes in (("minigrad flat", None, blocked),
+                                     ("minigrad flat 1 block", None, None),
+                                     ("minigrad per-param", False, blocked)):
+        params = [nn.Parameter(mg.tensor(v.copy())) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = mg.tensor(g)
+        optimizer = ours[optimizer_name](params, flat)
+        cpu.update_block_bytes = block_bytes  # the first step lays out the flat buffers
+        optimizer.step()
+        cpu.update_block_bytes = blocked
+        engines[label] = optimizer.step
+    for label, foreach in (("torch for-loop", False), ("torch foreach", True)):
+        params = [torch.tensor(v.copy(), requires_grad=True) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = torch.from_numpy(g.copy())
+        engines[label] = torch.no_grad()(theirs[optimizer_name](params, foreach).step)
+    return engines
+
+
+def bench(engines: dict, rounds: int, steps: int) -> dict:
+    times = {name: [] for name in engines}
+    for step in engines.values():  # warm up (and build the flat layout)
+        step()
+    for _ in range(rounds):
+        for name, step in engines.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for scenario, shapes in SCENARIOS.items():
+        for optimizer_name in ("AdamW", "SGD-momentum"):
+            steps = max(1, args.steps // 5) if scenario == "gpt-small" else args.steps
+            medians = bench(make_engines(shapes, optimizer_name), args.rounds, steps)
+            rows.append({"scenario": scenario, "optimizer": optimizer_name,
+                         "tensors": len(shapes), "numbers": int(sum(np.prod(s) for s in shapes)),
+                         "us_per_step": {k: round(v * 1e6, 1) for k, v in medians.items()}})
+    engines = list(rows[0]["us_per_step"])
+    header = f"{'scenario':<11} {'optimizer':<13} {'tensors':>7} " + " ".join(
+        f"{e:>22}" for e in engines) + f" {'per-param/flat':>15}"
+    print(header)
+    for row in rows:
+        t = row["us_per_step"]
+        print(f"{row['scenario']:<11} {row['optimizer']:<13} {row['tensors']:>7} "
+              + " ".join(f"{t[e]:>19.1f} us" for e in engines)
+              + f" {t['minigrad per-param'] / t['minigrad flat']:>14.2f}x")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "rounds": args.rounds, "steps_per_round": args.steps, "torch_threads": 1,
+        "update_block_bytes": mg.get_device("cpu").update_block_bytes,
+        "rows": rows}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

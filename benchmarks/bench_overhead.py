@@ -1,0 +1,119 @@
+"""The fixed Python cost of one small op: minigrad against raw NumPy and PyTorch eager.
+
+On a tiny array the arithmetic is nearly free, so the time per call is the framework's
+own overhead: argument checks, the graph node, the output tensor and, for backward, the
+walk over the graph. Timed, side by side in one run, for ``a * b`` on two float32
+vectors of 16 elements:
+
+- forward, inputs that do not require grad (no graph is recorded);
+- forward, inputs that require grad (one graph node recorded);
+- forward + backward with an explicit upstream gradient (raw NumPy "backward" is the
+  two products a hand-written backward computes).
+
+Each figure is the best of several repeats (the machine is shared; the minimum is the
+least disturbed), in microseconds per call.
+
+    python -m benchmarks.bench_overhead [--repeat 7] [--number 20000]
+
+Prints a table and writes benchmarks/results/overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import timeit
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import minigrad
+
+RESULTS = Path(__file__).parent / "results" / "overhead.json"
+SIZE = 16
+
+
+def numpy_cases() -> dict:
+    a, b, g = (np.random.default_rng(i).standard_normal(SIZE).astype(np.float32)
+               for i in range(3))
+    return {
+        "forward": lambda: a * b,
+        "forward (recording)": lambda: a * b,
+        "forward + backward": lambda: (a * b, g * b, g * a),
+    }
+
+
+def minigrad_cases() -> dict:
+    a, b, g = (np.random.default_rng(i).standard_normal(SIZE).astype(np.float32)
+               for i in range(3))
+    plain = minigrad.tensor(a), minigrad.tensor(b)
+    leaves = minigrad.tensor(a, requires_grad=True), minigrad.tensor(b, requires_grad=True)
+    seed = minigrad.tensor(g)
+
+    def forward_backward():
+        (leaves[0] * leaves[1]).backward(seed)
+        leaves[0].grad = leaves[1].grad = None
+
+    return {
+        "forward": lambda: plain[0] * plain[1],
+        "forward (recording)": lambda: leaves[0] * leaves[1],
+        "forward + backward": forward_backward,
+    }
+
+
+def torch_cases() -> dict:
+    torch.set_num_threads(1)
+    a, b, g = (torch.from_numpy(np.random.default_rng(i).standard_normal(SIZE)
+                                .astype(np.float32)) for i in range(3))
+    leaves = a.clone().requires_grad_(), b.clone().requires_grad_()
+
+    def forward_backward():
+        (leaves[0] * leaves[1]).backward(g)
+        leaves[0].grad = leaves[1].grad = None
+
+    return {
+        "forward": lambda: a * b,
+        "forward (recording)": lambda: leaves[0] * leaves[1],
+        "forward + backward": forward_backward,
+    }
+
+
+def microseconds(fn, number: int, repeat: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--number", type=int, default=20_000)
+    args = parser.parse_args()
+
+    frameworks = {"numpy": numpy_cases(), "minigrad": minigrad_cases(),
+                  "torch": torch_cases()}
+    timings = {case: {} for case in frameworks["numpy"]}
+    for _ in range(args.repeat):  # interleave, so load on the machine hits all alike
+        for name, cases in frameworks.items():
+            for case, fn in cases.items():
+                t = microseconds(fn, args.number, 1)
+                timings[case][name] = min(t, timings[case].get(name, float("inf")))
+
+    print(f"{'a * b, float32[16]':24} {'numpy us':>9} {'minigrad us':>12} {'torch us':>9} "
+          f"{'minigrad - numpy':>17} {'minigrad / torch':>17}")
+    for case, row in timings.items():
+        print(f"{case:24} {row['numpy']:9.2f} {row['minigrad']:12.2f} {row['torch']:9.2f} "
+              f"{row['minigrad'] - row['numpy']:17.2f} {row['minigrad'] / row['torch']:17.2f}")
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": platform.machine(), "python": platform.python_version(),
+        "numpy": np.__version__, "torch": torch.__version__, "op": "a * b",
+        "dtype": "float32", "size": SIZE, "repeat": args.repeat, "number": args.number,
+        "us_per_call": timings,
+    }, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The command line: train, encode, decode, stats, and its errors."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bpe
+from bpe.cli import main
+from bpe.corpus import builtin_corpus
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "corpus.txt"
+    path.write_text(builtin_corpus()[:40_000], encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer_file(corpus_file):
+    path = corpus_file.parent / "tok.json"
+    assert main([
+        "train", str(corpus_file), "--vocab-size", "500", "--pattern", "cl100k",
+        "--special-token", "<|endoftext|>", "--quiet", "-o", str(path),
+    ]) == 0
+    return path
+
+
+def test_train_writes_a_loadable_tokenizer(tokenizer_file):
+    tokenizer = bpe.load(tokenizer_file)
+    assert tokenizer.vocab_size == 500
+    assert tokenizer.pattern.name == "cl100k"
+    assert tokenizer.eot == 499
+
+
+def test_train_reports_progress(corpus_file, tmp_path, capsys):
+    assert main(["train", str(corpus_file), "--vocab-size", "300", "-o",
+                 str(tmp_path / "t.json")]) == 0
+    err = capsys.readouterr().err
+    assert "[bpe] merge: 44/44 merges" in err and "saved to" in err
+
+
+def test_encode_then_decode_files(tokenizer_file, corpus_file, tmp_path):
+    ids_path = tmp_path / "ids.txt"
+    out_path = tmp_path / "out.txt"
+    assert main(["encode", "-t", str(tokenizer_file), str(corpus_file), "-o", str(ids_path)]) == 0
+    ids = [int(field) for field in ids_path.read_text().split()]
+    assert ids == bpe.load(tokenizer_file).encode(corpus_file.read_text(encoding="utf-8"))
+    assert main(["decode", "-t", str(tokenizer_file), str(ids_path), "-o", str(out_path)]) == 0
+    assert out_path.read_bytes() == corpus_file.read_bytes()
+
+
+def test_encode_and_decode_through_stdin_and_stdout(tokenizer_file, monkeypatch, capsysbinary):
+    text = "Standard input 中文 😀\r\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert main(["encode", "-t", str(tokenizer_file), "--format", "json"]) == 0
+    ids = json.loads(capsysbinary.readouterr().out)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(ids).encode())))
+    assert main(["decode", "-t", str(tokenizer_file)]) == 0
+    assert capsysbinary.readouterr().out == text.encode()
+
+
+def test_special_tokens_need_allowing(tokenizer_file, tmp_path, capsys):
+    source = tmp_path / "special.txt"
+    source.write_text("a<|endoftext|>b", encoding="utf-8")
+    assert main(["encode", "-t", str(tokenizer_file), str(source)]) == 1
+    assert "does not allow" in capsys.readouterr().err
+    assert main(["encode", "-t", str(tokenizer_file), str(source), "--allowed-special",
+                 "all"]) == 0
+    assert "499" in capsys.readouterr().out.split()
+
+
+def test_stats_shows_vocabulary_and_bytes_per_token(tokenizer_file, corpus_file, capsys):
+    assert main(["stats", "-t", str(tokenizer_file), str(corpus_file), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "vocab size: 500" in out and "pattern: cl100k" in out
+    assert "first merged tokens:" in out and "bytes/token" in out
+
+
+def test_char_tokenizer_files_work_too(tmp_path, capsys):
+    path = tmp_path / "char.json"
+    bpe.CharTokenizer.from_text("abc ").save(path)
+    source = tmp_path / "in.txt"
+    source.write_text("cab a", encoding="utf-8")
+    assert main(["encode", "-t", str(path), str(source)]) == 0
+    assert capsys.readouterr().out.split() == ["3", "1", "2", "0", "1"]
+    assert main(["stats", "-t", str(path)]) == 0
+    assert "alphabet: ' abc'" in capsys.readouterr().out
+
+
+def test_python_dash_m_bpe_runs(tokenizer_file):
+    result = subprocess.run(
+        [sys.executable, "-m", "bpe", "stats", "-t", str(tokenizer_file)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "vocab size: 500" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "missing.txt", "--vocab-size", "300", "-o", "x.json"], "not found"),
+        (["encode", "-t", "missing.json"], "No such file"),
+        (["decode", "-t", "{tok}", "{corpus}"], "token ids must be integers"),
+        (["train", "{corpus}", "--vocab-size", "100", "-o", "x.json"], "vocab_size must be"),
+        (["train", "{corpus}", "--vocab-size", "300", "--pattern", "(", "-o", "x.json"],
+         "does not compile"),
+    ],
+)
+def test_errors_exit_with_status_1_and_a_message(argv, message, tokenizer_file, corpus_file,
+                                                 capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [arg.format(tok=tokenizer_file, corpus=corpus_file) for arg in argv]
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["train", "f.txt"], ["train", "f.txt", "--vocab-size", "big", "-o", "x"],
+     ["decode", "-t", "t.json", "--errors", "loud"], ["bogus"]],
+)
+def test_bad_options_are_argparse_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "usage: bpe" in capsys.readouterr().err

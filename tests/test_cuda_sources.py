@@ -1,0 +1,74 @@
+"""The CUDA sources as files: every kernel the Python wrappers launch is defined in its
+.cu file, the loader pastes local includes, and (where nvcc is installed) every file
+compiles for a real GPU in each variant the wrappers build."""
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from minigrad.cuda import build_kernels, loader
+from minigrad.cuda.attention import tiles
+from minigrad.cuda.launch import NATIVE
+
+NVCC = shutil.which("nvcc") or next(
+    (path for path in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(path)), None)
+WRAPPERS = build_kernels(type("Host", (), {"xp": None, "compile": None})())
+
+
+def test_every_launched_kernel_is_defined_in_its_source():
+    sources = set()
+    for wrapper in WRAPPERS.values():
+        defined = loader.kernel_names(wrapper.source)
+        assert set(wrapper.kernels) == set(defined), wrapper.source
+        sources.add(wrapper.source)
+    cu_files = {path.name for path in loader.SOURCE_DIR.glob("*.cu")}
+    assert sources == cu_files  # no source file without a wrapper
+
+
+def test_loader_pastes_the_common_header_once_per_file():
+    text = loader.read_source("layer_norm.cu")
+    assert '#include "common.cuh"' not in text
+    assert text.count("__device__ scalar_t block_sum(") == 1
+
+
+def test_unknown_kernel_names_are_refused():
+    library = loader.KernelLibrary(type("Host", (), {"xp": None})())
+    with pytest.raises(ValueError, match="no kernel 'layer_norm_fwd' in layer_norm.cu"):
+        library.function("layer_norm.cu", "layer_norm_fwd")
+
+
+def _variants():
+    """(file, defines) for every variant the wrappers compile (attention: a few heads)."""
+    for wrapper in WRAPPERS.values():
+        if wrapper.source == "philox.cu":
+            yield wrapper.source, {}
+            continue
+        for c_type in NATIVE.values():
+            defines = {"SCALAR_T": c_type}
+            if wrapper.source == "attention.cu":
+                for head_dim in (64, 128):
+                    yield wrapper.source, {**defines, **tiles(head_dim, 8 if c_type == "double"
+                                                              else 4)}
+            else:
+                yield wrapper.source, defines
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
+def test_sources_compile_with_nvcc(tmp_path):
+    """nvcc -cubin runs ptxas too, which rejects e.g. tiles past the shared memory."""
+
+    def compile_variant(job):
+        index, (name, defines) = job
+        command = [NVCC, "-cubin", "-arch=sm_80", "-o", str(tmp_path / f"{index}.cubin"),
+                   *(f"-D{k}={v}" for k, v in defines.items()), str(loader.SOURCE_DIR / name)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        return name, defines, done.returncode, done.stderr
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(compile_variant, enumerate(_variants())))
+    failed = [f"{name} {defines}:\n{err}" for name, defines, code, err in results if code]
+    assert not failed, "\n".join(failed)
+    assert len(results) >= 12

@@ -1,0 +1,174 @@
+"""Checkpoints: a resumed run continues bit-exactly (weights, optimizer, schedule, RNG);
+cross-device loads; interrupted saves and damaged files are refused clearly."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+import minigrad as mg
+from minigrad import nn, optim
+from minigrad.io import (
+    CheckpointError,
+    SafetensorsError,
+    load_checkpoint,
+    safetensors_metadata,
+    save_checkpoint,
+)
+from minigrad.io.checkpoint import MODEL_FILE, STATE_FILE
+from minigrad.optim.lr_scheduler import WarmupCosine
+
+X = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+
+
+def _setup(seed, device="cpu"):
+    gen = mg.Generator(seed)
+    model = nn.Sequential(nn.Linear(4, 8, generator=gen), nn.GELU(), nn.Dropout(0.2),
+                          nn.Linear(8, 1, generator=gen)).to(device)
+    decay = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    other = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    optimizer = optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": other, "weight_decay": 0.0}], lr=0.05)
+    return model, optimizer, WarmupCosine(optimizer, 2, 10, 0.001)
+
+
+def _train(model, optimizer, scheduler, steps, device="cpu"):
+    losses = []
+    x = mg.tensor(X, device=device)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = (model(x) ** 2).mean()  # dropout draws from the default generator
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_resume_continues_bit_exactly(tmp_path):
+    mg.manual_seed(1)
+    model, optimizer, scheduler = _setup(0)
+    _train(model, optimizer, scheduler, 3)
+    save_checkpoint(tmp_path / "ckpt", model, optimizer, scheduler, step=3,
+                    config={"layers": [4, 8, 1]})
+    expected = _train(model, optimizer, scheduler, 4)
+
+    mg.manual_seed(99)  # a different RNG stream, undone by the load
+    model2, optimizer2, scheduler2 = _setup(5)
+    extra = load_checkpoint(tmp_path / "ckpt", model2, optimizer2, scheduler2)
+    assert extra == {"step": 3, "config": {"layers": [4, 8, 1]}}
+    assert scheduler2.last_step == 3
+    assert _train(model2, optimizer2, scheduler2, 4) == expected
+    for a, b in zip(model.parameters(), model2.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    s1, s2 = optimizer.state_dict(), optimizer2.state_dict()
+    assert s1["param_groups"] == s2["param_groups"]
+    for i in s1["state"]:
+        assert s1["state"][i]["step"] == s2["state"][i]["step"] == 7
+        np.testing.assert_array_equal(s1["state"][i]["exp_avg_sq"].numpy(),
+                                      s2["state"][i]["exp_avg_sq"].numpy())
+
+
+def test_checkpoint_files_are_plain_safetensors(tmp_path):
+    model, optimizer, _ = _setup(0)
+    _train(model, optimizer, WarmupCosine(optimizer, 2, 10), 1)
+    save_checkpoint(tmp_path, model, optimizer)
+    weights = safetensors.numpy.load_file(tmp_path / MODEL_FILE)
+    assert sorted(weights) == ["0.bias", "0.weight", "3.bias", "3.weight"]
+    np.testing.assert_array_equal(weights["0.weight"], model[0].weight.numpy())
+    moments = safetensors.numpy.load_file(tmp_path / STATE_FILE)
+    assert "optimizer.0.exp_avg" in moments and "optimizer.3.exp_avg_sq" in moments
+    state = json.loads(safetensors_metadata(tmp_path / STATE_FILE)["minigrad.training_state"])
+    assert set(state["rng"]) == {"minigrad", "python"}
+
+
+@pytest.mark.parametrize("source,target", [("strict", "cpu"), ("cpu", "strict")])
+def test_saved_on_one_device_resumes_on_another(tmp_path, source, target):
+    model, optimizer, scheduler = _setup(0, source)
+    _train(model, optimizer, scheduler, 2, source)
+    save_checkpoint(tmp_path, model, optimizer, scheduler)
+    model2, optimizer2, scheduler2 = _setup(3, "cpu")
+    load_checkpoint(tmp_path, model2, optimizer2, scheduler2, device=target)
+    assert all(p.device == target for p in model2.parameters())
+    for a, b in zip(model.parameters(), model2.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    model.eval()
+    model2.eval()
+    for m, o, s, d in ((model, optimizer, scheduler, source), (model2, optimizer2, scheduler2,
+                                                                target)):
+        _train(m, o, s, 2, d)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+def test_weights_only(tmp_path):
+    model, _, _ = _setup(0)
+    save_checkpoint(tmp_path, model)
+    model2, optimizer2, scheduler2 = _setup(1)
+    assert load_checkpoint(tmp_path, model2) == {}
+    np.testing.assert_array_equal(model[0].weight.numpy(), model2[0].weight.numpy())
+    with pytest.raises(CheckpointError, match="holds no optimizer state"):
+        load_checkpoint(tmp_path, model2, optimizer2)
+    with pytest.raises(CheckpointError, match="holds no scheduler state"):
+        load_checkpoint(tmp_path, model2, scheduler=scheduler2)
+
+
+def test_interrupted_save_is_detected(tmp_path, monkeypatch):
+    model, optimizer, scheduler = _setup(0)
+    save_checkpoint(tmp_path, model, optimizer, scheduler)
+    old_weights = (tmp_path / MODEL_FILE).read_bytes()
+    _train(model, optimizer, scheduler, 1)
+    from minigrad.io import checkpoint
+
+    real, calls = checkpoint.save_safetensors, []
+
+    def crash_before_weights(tensors, path, metadata=None):
+        calls.append(os.path.basename(path))
+        if os.path.basename(path) == MODEL_FILE:
+            raise KeyboardInterrupt  # the process dies between the two replacements
+        real(tensors, path, metadata)
+
+    monkeypatch.setattr(checkpoint, "save_safetensors", crash_before_weights)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, model, optimizer, scheduler)
+    assert calls == [STATE_FILE, MODEL_FILE]
+    assert (tmp_path / MODEL_FILE).read_bytes() == old_weights  # never half-written
+    assert sorted(os.listdir(tmp_path)) == [MODEL_FILE, STATE_FILE]
+    model2, optimizer2, scheduler2 = _setup(1)
+    with pytest.raises(CheckpointError, match="come from different saves"):
+        load_checkpoint(tmp_path, model2, optimizer2, scheduler2)
+
+
+def test_corrupted_and_truncated_checkpoints(tmp_path):
+    model, optimizer, _ = _setup(0)
+    save_checkpoint(tmp_path, model, optimizer)
+    weights = tmp_path / MODEL_FILE
+    raw = weights.read_bytes()
+    weights.write_bytes(raw[:-3])
+    with pytest.raises(SafetensorsError, match="truncated"):
+        load_checkpoint(tmp_path, _setup(1)[0])
+    flipped = bytearray(raw)
+    flipped[-3] ^= 1
+    weights.write_bytes(bytes(flipped))
+    before = _setup(1)[0]
+    reference = before[0].weight.numpy().copy()
+    with pytest.raises(SafetensorsError, match="checksum mismatch"):
+        load_checkpoint(tmp_path, before)
+    np.testing.assert_array_equal(before[0].weight.numpy(), reference)  # untouched
+
+
+def test_mismatched_model_lists_keys(tmp_path):
+    model, _, _ = _setup(0)
+    save_checkpoint(tmp_path, model)
+    other = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Dropout(0.2), nn.Linear(8, 2),
+                          nn.Linear(2, 2))
+    with pytest.raises(RuntimeError, match=r"missing keys \(2\): 4.weight, 4.bias; "
+                                           r"mis-shaped keys \(2\): 3.weight"):
+        load_checkpoint(tmp_path, other)
+
+
+def test_extra_must_be_json(tmp_path):
+    with pytest.raises(TypeError, match="extra values must be JSON-serialisable"):
+        save_checkpoint(tmp_path, _setup(0)[0], note=object())
