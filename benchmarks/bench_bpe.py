@@ -9,8 +9,12 @@
   ``encode_ordinary`` over the same ranks and pattern; batch encoding on all cores (ours
   ``encode_batch``, tiktoken ``encode_ordinary_batch``) over the same list of pieces.
 - Decoding speed, ours against tiktoken.
+- A check that our trainer (``tie_break="huggingface"``) learns exactly Hugging Face's merges
+  when both read the file line by line (as Hugging Face's ``train`` does).
 
-Speeds are the median over rounds; the ids are checked to be identical.
+Speeds are the median over rounds; the ids are checked to be identical. CPU seconds are
+recorded too (training: the process, its threads and its workers; coding: this process for
+the single-threaded runs), since on a shared, busy machine wall time includes waiting.
 
     python -m benchmarks.bench_bpe [--corpus PATH] [--vocab-sizes 8192 32768] [--rounds 3]
 
@@ -40,10 +44,17 @@ _CHILD_PRELUDE = f"""
 import json, resource, sys, time
 sys.path.insert(0, {str(REPO_ROOT)!r})
 path, vocab_size, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+def cpu_seconds():
+    # This process (all its threads) and its finished worker processes.
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 """
 _CHILD_REPORT = """
 print(json.dumps({
     "seconds": seconds,
+    "cpu_seconds": cpu,
     "vocab_size": vocab_size,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "peak_worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -51,9 +62,9 @@ print(json.dumps({
 """
 TRAIN_OURS = _CHILD_PRELUDE + """
 from bpe import Tokenizer
-started = time.perf_counter()
+started, cpu = time.perf_counter(), cpu_seconds()
 tokenizer = Tokenizer.train_from_files([path], vocab_size=vocab_size, pattern="gpt2")
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
 tokenizer.save(output)
 vocab_size = tokenizer.vocab_size
 """ + _CHILD_REPORT
@@ -63,9 +74,9 @@ tokenizer = Tokenizer(models.BPE())
 tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
 trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-started = time.perf_counter()
+started, cpu = time.perf_counter(), cpu_seconds()
 tokenizer.train([path], trainer)
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
 vocab_size = tokenizer.get_vocab_size()
 """ + _CHILD_REPORT
 
@@ -78,13 +89,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         corpus_path, corpus_name = _corpus(args.corpus, Path(scratch))
-        text = corpus_path.read_text(encoding="utf-8")
+        text = corpus_path.read_bytes().decode("utf-8")
         print(f"corpus: {corpus_name}, {len(text.encode()) / 1e6:.2f} MB; "
               f"{os.cpu_count()} cores; {args.rounds} rounds", flush=True)
         training = [_bench_training(corpus_path, size, args.rounds, Path(scratch))
                     for size in args.vocab_sizes]
         largest = Path(scratch) / f"ours-{max(args.vocab_sizes)}.json"
         coding = _bench_coding(largest, text, args.rounds)
+        parity = _huggingface_parity(corpus_path, max(args.vocab_sizes))
     results = {
         "date": datetime.date.today().isoformat(),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -92,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "python": platform.python_version()},
         "corpus": {"name": corpus_name, "megabytes": len(text.encode()) / 1e6},
         "training": training,
+        "huggingface_parity": parity,
         "coding": coding,
     }
     _print_table(results)
@@ -130,13 +143,17 @@ def _bench_training(corpus: Path, vocab_size: int, rounds: int, scratch: Path) -
         theirs.append(_run_child(TRAIN_HUGGINGFACE, corpus, vocab_size, output))
     ours_seconds = statistics.median(run["seconds"] for run in ours)
     theirs_seconds = statistics.median(run["seconds"] for run in theirs)
-    print(f"trained vocab {vocab_size}: ours {ours_seconds:.2f}s, "
-          f"Hugging Face {theirs_seconds:.2f}s", flush=True)
+    ours_cpu = statistics.median(run["cpu_seconds"] for run in ours)
+    theirs_cpu = statistics.median(run["cpu_seconds"] for run in theirs)
+    print(f"trained vocab {vocab_size}: ours {ours_seconds:.2f}s (CPU {ours_cpu:.2f}s), "
+          f"Hugging Face {theirs_seconds:.2f}s (CPU {theirs_cpu:.2f}s)", flush=True)
     return {
         "vocab_size": vocab_size,
         "ours_seconds": ours_seconds,
         "huggingface_seconds": theirs_seconds,
         "ours_over_huggingface": ours_seconds / theirs_seconds,
+        "ours_cpu_seconds": ours_cpu,
+        "huggingface_cpu_seconds": theirs_cpu,
         "ours_peak_rss_mb": max(run["peak_rss_mb"] for run in ours),
         "ours_peak_worker_rss_mb": max(run["peak_worker_rss_mb"] for run in ours),
         "huggingface_peak_rss_mb": max(run["peak_rss_mb"] for run in theirs),
@@ -145,10 +162,40 @@ def _bench_training(corpus: Path, vocab_size: int, rounds: int, scratch: Path) -
     }
 
 
-def _timed(function, *args, **kwargs) -> tuple[float, object]:
-    started = time.perf_counter()
+def _huggingface_parity(corpus: Path, vocab_size: int) -> dict:
+    """Whether our merges equal Hugging Face's when both see the file's lines as texts."""
+    import json as json_module
+
+    from tokenizers import Tokenizer as HfTokenizer
+    from tokenizers import models, pre_tokenizers, trainers
+
+    from bpe import Tokenizer
+    from bpe.byte_alphabet import bytes_to_chars
+
+    theirs = HfTokenizer(models.BPE())
+    theirs.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    theirs.train([str(corpus)], trainers.BpeTrainer(
+        vocab_size=vocab_size, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    their_merges = [tuple(pair) for pair in
+                    json_module.loads(theirs.to_str())["model"]["merges"]]
+    parts = corpus.read_bytes().decode("utf-8").split("\n")  # lines as Hugging Face reads them
+    lines = [line + "\n" for line in parts[:-1]] + [parts[-1]]
+    ours = Tokenizer.train(lines, vocab_size=vocab_size, tie_break="huggingface")
+    token_bytes = {token: data for data, token in ours.mergeable_ranks.items()}
+    our_merges = [(bytes_to_chars(token_bytes[left]), bytes_to_chars(token_bytes[right]))
+                  for left, right in ours.merges]
+    identical = our_merges == their_merges
+    print(f"merges identical to Hugging Face's ({len(their_merges)} merges, lines as texts): "
+          f"{identical}", flush=True)
+    return {"vocab_size": vocab_size, "merges": len(their_merges), "identical": identical}
+
+
+def _timed(function, *args, **kwargs) -> tuple[float, float, object]:
+    """Wall seconds, this process's CPU seconds, and the result of the call."""
+    started, cpu = time.perf_counter(), time.process_time()
     result = function(*args, **kwargs)
-    return time.perf_counter() - started, result
+    return time.perf_counter() - started, time.process_time() - cpu, result
 
 
 def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
@@ -165,27 +212,32 @@ def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
     times: dict[str, list[float]] = {name: [] for name in (
         "ours_cold", "ours_warm", "tiktoken", "ours_batch", "tiktoken_batch",
         "ours_decode", "tiktoken_decode")}
+    cpu_times: dict[str, list[float]] = {name: [] for name in times}
+
+    def timed(name, function, *args, **kwargs):
+        seconds, cpu, result = _timed(function, *args, **kwargs)
+        times[name].append(seconds)
+        cpu_times[name].append(cpu)
+        return result
+
     for _ in range(rounds):
         fresh = Tokenizer.load(tokenizer_path)
-        seconds, ids = _timed(fresh.encode_ordinary, text)
-        times["ours_cold"].append(seconds)
-        seconds, warm_ids = _timed(fresh.encode_ordinary, text)
-        times["ours_warm"].append(seconds)
-        seconds, their_ids = _timed(encoding.encode_ordinary, text)
-        times["tiktoken"].append(seconds)
+        ids = timed("ours_cold", fresh.encode_ordinary, text)
+        warm_ids = timed("ours_warm", fresh.encode_ordinary, text)
+        their_ids = timed("tiktoken", encoding.encode_ordinary, text)
         assert ids == warm_ids == their_ids, "ours and tiktoken disagree"
         fresh = Tokenizer.load(tokenizer_path)
-        seconds, batch = _timed(fresh.encode_batch, pieces, num_workers=workers)
-        times["ours_batch"].append(seconds)
-        seconds, their_batch = _timed(encoding.encode_ordinary_batch, pieces, num_threads=workers)
-        times["tiktoken_batch"].append(seconds)
+        batch = timed("ours_batch", fresh.encode_batch, pieces, num_workers=workers)
+        their_batch = timed("tiktoken_batch", encoding.encode_ordinary_batch, pieces,
+                            num_threads=workers)
         assert batch == their_batch, "batch results disagree"
-        seconds, decoded = _timed(fresh.decode, ids)
-        times["ours_decode"].append(seconds)
-        seconds, their_decoded = _timed(encoding.decode, ids)
-        times["tiktoken_decode"].append(seconds)
+        decoded = timed("ours_decode", fresh.decode, ids)
+        their_decoded = timed("tiktoken_decode", encoding.decode, ids)
         assert decoded == their_decoded == text
     speeds = {name: megabytes / statistics.median(values) for name, values in times.items()}
+    # CPU speeds only for the single-threaded runs (batch work happens in other processes).
+    cpu_speeds = {name: megabytes / statistics.median(values)
+                  for name, values in cpu_times.items() if "batch" not in name}
     print(f"encoded {megabytes:.2f} MB into {len(ids)} tokens "
           f"({len(text.encode()) / len(ids):.2f} bytes/token)", flush=True)
     return {
@@ -195,32 +247,38 @@ def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
         "batch_pieces": len(pieces),
         "workers": workers,
         "mb_per_s": speeds,
+        "mb_per_cpu_s": cpu_speeds,
         "ours_cold_over_tiktoken": speeds["ours_cold"] / speeds["tiktoken"],
         "ours_warm_over_tiktoken": speeds["ours_warm"] / speeds["tiktoken"],
         "ours_batch_over_tiktoken_batch": speeds["ours_batch"] / speeds["tiktoken_batch"],
         "seconds": times,
+        "cpu_seconds": cpu_times,
     }
 
 
 def _print_table(results: dict) -> None:
     print()
-    print(f"{'training':<28}{'ours s':>9}{'HF s':>9}{'ours/HF':>9}{'ours MB':>9}{'HF MB':>9}")
+    print(f"{'training':<16}{'ours s':>8}{'HF s':>8}{'ours/HF':>9}{'ours CPU s':>12}"
+          f"{'HF CPU s':>10}{'ours MB':>9}{'HF MB':>7}")
     for row in results["training"]:
-        print(f"{'vocab ' + str(row['vocab_size']):<28}{row['ours_seconds']:>9.2f}"
-              f"{row['huggingface_seconds']:>9.2f}{row['ours_over_huggingface']:>9.2f}"
-              f"{row['ours_peak_rss_mb']:>9.0f}{row['huggingface_peak_rss_mb']:>9.0f}")
+        print(f"{'vocab ' + str(row['vocab_size']):<16}{row['ours_seconds']:>8.2f}"
+              f"{row['huggingface_seconds']:>8.2f}{row['ours_over_huggingface']:>9.2f}"
+              f"{row['ours_cpu_seconds']:>12.2f}{row['huggingface_cpu_seconds']:>10.2f}"
+              f"{row['ours_peak_rss_mb']:>9.0f}{row['huggingface_peak_rss_mb']:>7.0f}")
     coding = results["coding"]
-    speeds = coding["mb_per_s"]
-    print(f"\n{'coding (vocab ' + str(coding['vocab_size']) + ')':<28}{'ours MB/s':>11}"
-          f"{'tiktoken':>10}{'ratio':>8}")
+    speeds, cpu_speeds = coding["mb_per_s"], coding["mb_per_cpu_s"]
+    print(f"\n{'coding, vocab ' + str(coding['vocab_size']):<26}{'ours MB/s':>10}{'tiktoken':>10}"
+          f"{'ratio':>7}{'ratio by CPU time':>19}")
     for label, ours, theirs in [
         ("encode, cold cache", "ours_cold", "tiktoken"),
         ("encode, warm cache", "ours_warm", "tiktoken"),
         (f"batch encode, {coding['workers']} workers", "ours_batch", "tiktoken_batch"),
         ("decode", "ours_decode", "tiktoken_decode"),
     ]:
-        print(f"{label:<28}{speeds[ours]:>11.2f}{speeds[theirs]:>10.2f}"
-              f"{speeds[ours] / speeds[theirs]:>8.2f}")
+        by_cpu = (f"{cpu_speeds[ours] / cpu_speeds[theirs]:>19.2f}" if ours in cpu_speeds
+                  else f"{'-':>19}")
+        print(f"{label:<26}{speeds[ours]:>10.2f}{speeds[theirs]:>10.2f}"
+              f"{speeds[ours] / speeds[theirs]:>7.2f}{by_cpu}")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@ its composite twin (the same math from primitive ops) and PyTorch eager on the C
 
 Transformer-sized inputs (B=12, T=64..256, C=384, H=6, vocab 65 and 8192), float32.
 One timing is one forward and one backward with a fixed upstream gradient (inputs
-built once). Rounds alternate between the three engines so machine noise hits all
-alike; the reported time is the median over rounds. PyTorch runs on as many threads as
-NumPy's BLAS: the core count, or OPENBLAS_NUM_THREADS when set (OpenBLAS reads it at
-import), so a single-threaded comparison is
+built once). Rounds alternate between the three engines, in a rotating order, so
+machine noise hits all alike; the reported time is the median over rounds. PyTorch
+runs on as many threads as NumPy's BLAS: the core count, or OPENBLAS_NUM_THREADS when
+set (OpenBLAS reads it at import), so a single-threaded comparison is
 
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_fused
 
@@ -141,13 +141,16 @@ def engines(case: dict) -> dict:
 
 
 def bench(steps: dict, rounds: int) -> dict:
+    """Median ms per step. The order rotates every round: whichever engine runs right
+    after PyTorch shares the CPU with its still-spinning worker threads."""
     times = {name: [] for name in steps}
     for step in steps.values():  # warm up: caches, allocator, lazy imports
         step()
-    for _ in range(rounds):
-        for name, step in steps.items():
+    names = list(steps)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            step()
+            steps[name]()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 

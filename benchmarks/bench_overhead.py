@@ -10,10 +10,11 @@ vectors of 16 elements:
 - forward + backward with an explicit upstream gradient (raw NumPy "backward" is the
   two products a hand-written backward computes).
 
-Each figure is the best of several repeats (the machine is shared; the minimum is the
-least disturbed), in microseconds per call.
+Each figure is this process's CPU time per call in microseconds (on a shared machine wall
+time mostly measures waiting for a core), the best of several repeats; the repeats of the
+three frameworks are interleaved so that load hits them alike.
 
-    python -m benchmarks.bench_overhead [--repeat 7] [--number 20000]
+    python -m benchmarks.bench_overhead [--repeat 7] [--number 20000] [--out PATH]
 
 Prints a table and writes benchmarks/results/overhead.json.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import time
 import timeit
 from pathlib import Path
 
@@ -80,14 +82,15 @@ def torch_cases() -> dict:
     }
 
 
-def microseconds(fn, number: int, repeat: int) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+def microseconds(fn, number: int) -> float:
+    return timeit.timeit(fn, number=number, timer=time.process_time) / number * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--number", type=int, default=20_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     frameworks = {"numpy": numpy_cases(), "minigrad": minigrad_cases(),
@@ -96,7 +99,7 @@ def main() -> None:
     for _ in range(args.repeat):  # interleave, so load on the machine hits all alike
         for name, cases in frameworks.items():
             for case, fn in cases.items():
-                t = microseconds(fn, args.number, 1)
+                t = microseconds(fn, args.number)
                 timings[case][name] = min(t, timings[case].get(name, float("inf")))
 
     print(f"{'a * b, float32[16]':24} {'numpy us':>9} {'minigrad us':>12} {'torch us':>9} "
@@ -105,14 +108,14 @@ def main() -> None:
         print(f"{case:24} {row['numpy']:9.2f} {row['minigrad']:12.2f} {row['torch']:9.2f} "
               f"{row['minigrad'] - row['numpy']:17.2f} {row['minigrad'] / row['torch']:17.2f}")
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
         "machine": platform.machine(), "python": platform.python_version(),
         "numpy": np.__version__, "torch": torch.__version__, "op": "a * b",
         "dtype": "float32", "size": SIZE, "repeat": args.repeat, "number": args.number,
         "us_per_call": timings,
     }, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -76,17 +76,34 @@ def _read_file(
         if not pattern.can_cut:
             yield file.read()
             return
-        carry = ""
+        # Enough characters before a block to judge a cut at its start, or a special token
+        # that spans into it.
+        context = 2 + max(map(len, specials.ids), default=0)
+        pending: list[str] = []  # blocks read since the last cut, joined only at a cut
         while block := file.read(PIECE_CHARS):
-            text = carry + block
+            tail = _tail(pending, context)
+            text = tail + block
             avoid = specials.within(text, frozenset(specials.ids))
-            cut = pattern.last_cut(text, since=max(len(carry) - 1, 0), avoid=avoid)
+            cut = pattern.last_cut(text, since=max(len(tail) - 1, 0), avoid=avoid)
             if cut:
-                yield text[:cut]
-                text = text[cut:]
-            carry = text
-        if carry:
-            yield carry
+                pending.append(block[: cut - len(tail)])
+                yield "".join(pending)
+                pending = [block[cut - len(tail) :]]
+            else:
+                pending.append(block)
+        if pending:
+            yield "".join(pending)
+
+
+def _tail(pieces: list[str], size: int) -> str:
+    """The last ``size`` characters of the concatenated ``pieces``."""
+    parts: list[str] = []
+    for piece in reversed(pieces):
+        parts.append(piece[-size:])
+        size -= len(piece)
+        if size <= 0:
+            break
+    return "".join(reversed(parts))
 
 
 def _batches(

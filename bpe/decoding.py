@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Iterable
+from numbers import Integral
 
 
 def check_errors(errors: str) -> str:
@@ -31,7 +32,7 @@ class StreamDecoder:
 
     def feed(self, ids: int | Iterable[int]) -> str:
         """The text completed by ``ids`` (one id or several); may be empty."""
-        data = self._decode_bytes([ids] if isinstance(ids, int) else ids)
+        data = self._decode_bytes([ids] if isinstance(ids, Integral) else ids)
         return self._utf8.decode(data)
 
     def finish(self) -> str:

@@ -32,8 +32,7 @@ def write_document(path: str | os.PathLike[str], kind: str, body: dict[str, Any]
     """Write a tokenizer of ``kind`` whose fields are ``body``."""
     document = {"format": FORMAT, "version": VERSION, "kind": kind, **body}
     with open(path, "w", encoding="utf-8") as file:
-        json.dump(document, file, ensure_ascii=False, indent=1)
-        file.write("\n")
+        file.write(_dumps(document))
 
 
 def read_document(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
@@ -54,3 +53,19 @@ def read_document(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
     if kind not in KINDS:
         raise ValueError(f"{os.fspath(path)!r} has unknown kind {kind!r}; expected one of {KINDS}")
     return kind, document
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    """JSON with one field per line, and one element per line in list fields."""
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    fields = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            elements = ",\n".join(f"  {dumps(element)}" for element in value)
+            fields.append(f" {dumps(key)}: [\n{elements}\n ]")
+        else:
+            fields.append(f" {dumps(key)}: {dumps(value)}")
+    return "{\n" + ",\n".join(fields) + "\n}\n"

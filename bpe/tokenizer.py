@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,8 @@ ENDOFTEXT = "<|endoftext|>"
 # The chunk cache is dropped when it holds this many chunks; longer chunks are not kept.
 CACHE_MAX_ENTRIES = 1 << 18
 CACHE_MAX_CHUNK_CHARS = 256
+# Texts are split and encoded in pieces of about this many characters.
+ENCODE_PIECE_CHARS = 1 << 20
 
 PathLike = str | os.PathLike[str]
 
@@ -65,7 +66,7 @@ class Tokenizer:
                 raise ValueError(f"special token {token!r} reuses id {token_id} of a BPE token")
             token_bytes[token_id] = token.encode("utf-8")
         self._table = TokenTable(token_bytes)
-        self._cache: dict[str, list[int]] = {}
+        self._cache: dict[str, str] = {}
 
     # -- training ---------------------------------------------------------------------------
 
@@ -176,9 +177,10 @@ class Tokenizer:
         """Token ids of ``text`` with special tokens treated as plain text."""
         text = _checked_text(text)
         try:
-            return self._encode_chunks(self._pattern.split(text))
+            encoded = self._encode_text(text)
         except UnicodeEncodeError:
-            return self._encode_chunks(self._pattern.split(replace_surrogates(text)))
+            encoded = self._encode_text(replace_surrogates(text))
+        return np.frombuffer(encoded.encode("utf-32-le", "surrogatepass"), np.uint32).tolist()
 
     def encode_batch(
         self,
@@ -211,19 +213,32 @@ class Tokenizer:
         ids += self.encode_ordinary(text[position:])
         return ids
 
-    def _encode_chunks(self, chunks: list[str]) -> list[int]:
-        """Concatenated ids of the chunks: each distinct chunk is encoded once, then cached."""
+    def _encode_text(self, text: str) -> str:
+        """The ids of ``text`` as one str holding ``chr(id)`` per token (see _encode_chunks).
+
+        Long texts go through in pieces cut where the split cannot change, which bounds the
+        memory taken by the list of chunks.
+        """
+        pieces = self._pattern.cut(text, ENCODE_PIECE_CHARS)
+        return "".join(self._encode_chunks(self._pattern.split(piece)) for piece in pieces)
+
+    def _encode_chunks(self, chunks: list[str]) -> str:
+        """The ids of the chunks as one str holding ``chr(id)`` per token.
+
+        Each distinct chunk is encoded once and cached as such a str, so the whole result is
+        one C-level join (ids fit in characters: they are below MAX_TOKENS).
+        """
         cache = self._cache
         if len(cache) > CACHE_MAX_ENTRIES:
             self._cache = cache = {}
         missing = set(chunks).difference(cache)
         for chunk in missing:
-            cache[chunk] = encode_chunk(chunk.encode("utf-8"), self._ranks)
-        ids = list(chain.from_iterable(map(cache.__getitem__, chunks)))
+            cache[chunk] = "".join(map(chr, encode_chunk(chunk.encode("utf-8"), self._ranks)))
+        encoded = "".join(map(cache.__getitem__, chunks))
         for chunk in missing:
             if len(chunk) > CACHE_MAX_CHUNK_CHARS:
                 del cache[chunk]
-        return ids
+        return encoded
 
     # -- decoding ---------------------------------------------------------------------------
 
@@ -404,8 +419,8 @@ def _checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
     for data, token in ranks.items():
         if not isinstance(data, bytes) or not data:
             raise ValueError(f"ranks must map non-empty bytes to ids, got key {data!r}")
-        if isinstance(token, bool) or not isinstance(token, int) or token < 0:
-            raise ValueError(f"ranks must map bytes to ids >= 0, got {data!r}: {token!r}")
+        if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token < MAX_TOKENS:
+            raise ValueError(f"ranks must map bytes to ids in 0..{MAX_TOKENS - 1}, got {token!r}")
         checked[data] = token
     if len(set(checked.values())) != len(checked):
         raise ValueError("ranks must give every token a distinct id")

@@ -43,9 +43,10 @@ from gpt.run import (
 from gpt.runlog import LOGGERS, LoggerUnavailable, make_loggers
 from gpt.train import BATCHINGS, TrainConfig, Trainer, make_batches
 
-# The default `python -m gpt train`: about five minutes on two CPU cores (see
-# benchmarks/RESULTS.md), long enough for recognisable words and Python syntax.
-DEFAULT_MODEL = {"block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}
+# The default `python -m gpt train` (with TrainConfig's defaults: 2000 steps of 16 x 64
+# tokens): about five minutes on two CPU cores, long enough for recognisable words and
+# Python syntax (figures in benchmarks/RESULTS.md, "GPT quality").
+DEFAULT_MODEL = {"block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1}
 CHOICES = {"positions": gpt_model.POSITIONS, "norm": gpt_model.NORMS, "mlp": gpt_model.MLPS,
            "norm_placement": gpt_model.NORM_PLACEMENTS, "batching": BATCHINGS,
            "normalization": ("NFC", "NFKC", "NFD", "NFKD")}
@@ -193,12 +194,10 @@ def load_dataset(args, out_dir: Path) -> Dataset:
 
 
 def check_device(name: str) -> None:
+    """Fail early, with the backend's reason (CuPy missing, no GPU, unknown name)."""
     try:
         minigrad.get_device(name)
-    except ImportError as exc:
-        raise ValueError(f"--device {name}: the GPU backend needs CuPy (pip install "
-                         f"'minigrad[cuda12]' or '[cuda13]'): {exc}") from None
-    except RuntimeError as exc:
+    except (ImportError, RuntimeError) as exc:
         raise ValueError(f"--device {name}: {exc}") from None
 
 
@@ -215,31 +214,38 @@ def cmd_train(args) -> int:
                              f"it computes exactly what an unbroken run would; {flags} cannot "
                              "change (start a new run instead)")
         train_config = dataclasses.replace(train_config, **given(args, TrainConfig))
+        check_device(train_config.device)
         dataset = Dataset.load(data_dir)
+        batches, val = data_streams(dataset, model_config.block_size, train_config)
     else:
         train_config = TrainConfig(**given(args, TrainConfig))
+        check_device(train_config.device)
         model_settings = {**DEFAULT_MODEL, **given(args, GPTConfig)}
         GPTConfig(vocab_size=1, **model_settings)  # bad model flags fail before any work
         run_dir = new_run_dir(args.out, args.name)
         dataset = load_dataset(args, run_dir / "data")
         model_config = GPTConfig(vocab_size=dataset.vocab_size, **model_settings)
+        batches, val = data_streams(dataset, model_config.block_size, train_config)
         dataset.tokenizer.save(run_dir / TOKENIZER_FILE)
         write_run_config(run_dir, model_config, train_config, dataset.path)
-    check_device(train_config.device)
-    return train_run(args, run_dir, model_config, train_config, dataset)
+    return train_run(args, run_dir, model_config, train_config, dataset, batches, val)
 
 
-def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
-              dataset: Dataset) -> int:
-    block = model_config.block_size
+def data_streams(dataset: Dataset, block: int, config: TrainConfig):
+    """The training batches and the validation tokens (None: no evaluation), checked to
+    hold at least one window."""
     val = dataset.val if config.eval_interval and len(dataset.val) else None
     if val is not None and len(val) < block + 1:
         raise ValueError(f"the validation split has {len(val)} tokens, fewer than one window "
                          f"of block size {block} + 1; use more data, a larger --val-fraction, "
                          "a smaller --block-size, or --eval-interval 0")
+    return make_batches(dataset.train, block, config), val
+
+
+def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
+              dataset: Dataset, batches, val) -> int:
     minigrad.manual_seed(config.seed)  # the dropout stream
     model = GPT(model_config, generator=minigrad.Generator(config.seed)).to(config.device)
-    batches = make_batches(dataset.train, block, config)
     loggers = make_loggers(args.logger, run_dir, {"model": model_config.to_dict(),
                                                   "train": config.to_dict()})
     trainer = Trainer(model, batches, val, config, run_dir, loggers,
@@ -250,7 +256,8 @@ def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
           f"data: {len(dataset.train):,} train / {len(dataset.val):,} val tokens, "
           f"vocabulary {dataset.vocab_size:,} ({dataset.path})\n"
           f"model: {model.num_parameters():,} parameters ({model_config.n_layer} layers, "
-          f"{model_config.n_head} heads, width {model_config.n_embd}, context {block})\n"
+          f"{model_config.n_head} heads, width {model_config.n_embd}, context "
+          f"{model_config.block_size})\n"
           f"training: steps {trainer.step + 1}..{config.steps}, "
           f"{trainer.tokens_per_step:,} tokens each, on {config.device}", flush=True)
     try:
@@ -265,8 +272,13 @@ def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
         if val_loss is not None:
             print(f"final val loss {val_loss:.4f}")
         print(f"\nsample (step {result.step}, temperature {args.temperature}):")
-        text = sample(model.eval(), dataset.tokenizer, args.prompt, args.max_new_tokens,
-                      args.temperature, args.top_k, args.top_p, config.seed, out=sys.stdout)
+        try:
+            text = sample(model.eval(), dataset.tokenizer, args.prompt, args.max_new_tokens,
+                          args.temperature, args.top_k, args.top_p, config.seed,
+                          out=sys.stdout)
+        except ValueError as exc:  # the prompt: training itself went well
+            print(f"no sample: {exc}", file=sys.stderr)
+            return EXIT_CODES[result.status]
         print()
         with open(run_dir / SAMPLES_FILE, "a", encoding="utf-8") as f:
             f.write(f"--- step {result.step}, temperature {args.temperature}, "

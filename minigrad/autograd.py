@@ -214,9 +214,10 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
     order = _topological_order(root_fn)
     pending: dict[Function, list] = {root_fn: [None] * root_fn.n_outputs}
     pending[root_fn][root._out_index] = grad
-    # A leaf used several times gets one gradient, summed over its uses, once the whole
-    # graph has been differentiated: its hooks see the total, as a non-leaf's do.
-    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, gradient so far]
+    # A leaf with hooks gets one gradient, summed over all its uses, once the whole graph
+    # has been differentiated: its hooks see the total, as a non-leaf's do. Other leaves
+    # add each use's gradient into .grad as it comes.
+    hooked_leaves: dict[int, list] = {}  # id(leaf) -> [leaf, gradient so far]
     observers = Function.observers
     for fn in order:
         out_grads = pending.pop(fn, None)
@@ -247,9 +248,12 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 continue
             ctx = t._ctx
             if ctx is None:
-                entry = leaf_grads.get(id(t))
+                if not t._leaf_hooks:
+                    t._receive_grad(g)
+                    continue
+                entry = hooked_leaves.get(id(t))
                 if entry is None:
-                    leaf_grads[id(t)] = [t, g]
+                    hooked_leaves[id(t)] = [t, g]
                 else:
                     entry[1] = _accumulate(entry[1], g)
             else:
@@ -259,7 +263,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 slots[t._out_index] = _accumulate(slots[t._out_index], g)
         if not retain_graph:
             fn.saved = None
-    for leaf, g in leaf_grads.values():
+    for leaf, g in hooked_leaves.values():
         leaf._receive_grad(g)
 
 

@@ -8,7 +8,7 @@ What the device adds to CuPy's arrays:
 
 - an array-API namespace (`device.xp`): CuPy's own, with the standard's names filled in
   where an older CuPy lacks them (`permute_dims`, `concat`, `astype`, ...);
-- the Device primitives: scatter-add (`cupyx.scatter_add`), erf (`cupyx.scipy.special`),
+- the Device primitives: scatter-add (`cupy.add.at`), erf (`cupyx.scipy.special`),
   counted host transfers (`to_host`) and uploads (`asarray`; arrays of 64 KiB and more go
   through pinned staging buffers, so a batch upload is asynchronous);
 - random numbers drawn on the GPU by a Philox kernel: a generator's state is two
@@ -45,7 +45,7 @@ PINNED_SLOTS = 4  # staging buffers in flight (a step uploads inputs and targets
 
 # Array-API names with the CuPy function each stands for, for CuPy releases that predate
 # the NumPy 2 spellings. Only names missing from the installed CuPy are filled in.
-_ALIASES = {
+ALIASES = {
     "permute_dims": lambda cp: cp.transpose,
     "concat": lambda cp: cp.concatenate,
     "pow": lambda cp: cp.power,
@@ -63,11 +63,30 @@ _ALIASES = {
                                                                                  copy=copy),
     "matrix_transpose": lambda cp: lambda x, /: cp.swapaxes(x, -1, -2),
     "unique_values": lambda cp: cp.unique,
+    "vecdot": lambda cp: lambda x1, x2, /, *, axis=-1: cp.sum(cp.conj(x1) * x2, axis=axis),
+    "cumulative_sum": lambda cp: _cumulative_sum(cp),
 }
 
 
+def _cumulative_sum(cp):
+    def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+        if axis is None:
+            if x.ndim > 1:
+                raise ValueError("cumulative_sum: axis is required for arrays of more than "
+                                 f"one dimension, got shape {x.shape}")
+            axis = 0
+        out = cp.cumsum(x, axis=axis, dtype=dtype)
+        if include_initial:
+            shape = list(out.shape)
+            shape[axis] = 1
+            out = cp.concatenate([cp.zeros(shape, dtype=out.dtype), out], axis=axis)
+        return out
+
+    return cumulative_sum
+
+
 class ArrayNamespace:
-    """`module` with the array-API names it lacks added (see `_ALIASES`)."""
+    """`module` with the array-API names it lacks added (see `ALIASES`)."""
 
     def __init__(self, module, extra: dict):
         self._module = module
@@ -81,7 +100,7 @@ class ArrayNamespace:
 
 def array_api_namespace(module):
     """`module` itself if it has every aliased name, else an ArrayNamespace over it."""
-    missing = {name: make(module) for name, make in _ALIASES.items()
+    missing = {name: make(module) for name, make in ALIASES.items()
                if not hasattr(module, name)}
     return ArrayNamespace(module, missing) if missing else module
 
@@ -166,7 +185,8 @@ class CupyDevice(Device):
 
         self.index = index
         self.cupy = cupy
-        self._scatter_add = cupyx.scatter_add
+        # cupy.add.at where this CuPy has it (cupyx.scatter_add is its older, deprecated name)
+        self._scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self._erf = cupyx.scipy.special.erf
         cupy.cuda.Device(index).use()
         super().__init__(name, array_api_namespace(cupy))
@@ -174,7 +194,8 @@ class CupyDevice(Device):
         self.raw_kernels = build_kernels(self)
         self.kernels = op_kernels(self.raw_kernels)
         self._philox = self.raw_kernels["philox"]
-        self.set_tf32(backend.tf32_enabled())
+        if backend.tf32_enabled():
+            self.set_tf32(True)
 
     def dtype(self, name):
         name = name if isinstance(name, str) else dtype_name(name)
@@ -246,10 +267,17 @@ class CupyDevice(Device):
 
     # -- TF32 -----------------------------------------------------------------------------
     def set_tf32(self, enabled: bool) -> None:
-        """Let cuBLAS round float32 GEMM inputs to TF32 (see `backend.set_tf32`)."""
-        from cupy import _core
-        from cupy._core import _routines_linalg
+        """Let cuBLAS round float32 GEMM inputs to TF32 (see `backend.set_tf32`): CuPy's
+        compute type for float32, which its public switch (CUPY_TF32=1 in the environment)
+        sets once at the first matmul; this sets it at any time."""
+        try:
+            from cupy import _core
+            from cupy._core import _routines_linalg
 
-        compute_type = (_routines_linalg.COMPUTE_TYPE_TF32 if enabled
-                        else _routines_linalg.COMPUTE_TYPE_DEFAULT)
-        _core.set_compute_type(self.cupy.float32, compute_type)
+            compute_type = (_routines_linalg.COMPUTE_TYPE_TF32 if enabled
+                            else _routines_linalg.COMPUTE_TYPE_DEFAULT)
+            _core.set_compute_type(self.cupy.float32, compute_type)
+        except (ImportError, AttributeError) as exc:
+            raise RuntimeError(f"{self.name}: this CuPy has no compute-type switch ({exc}); "
+                               "set CUPY_TF32=1 in the environment before starting Python "
+                               "instead") from exc

@@ -153,12 +153,18 @@ class Tensor:
                 raise RuntimeError(f"backward(): grad can be implicit only for one-element "
                                    f"outputs; pass grad= for shape {self.shape}")
             seed = self.device.xp.ones_like(self.data)
+        elif isinstance(grad, Tensor):
+            if grad.device is not self.device:
+                raise RuntimeError(f"backward(): grad is on device {grad.device}, the tensor "
+                                   f"on {self.device}")
+            seed = grad.data
+            if seed.dtype != self.data.dtype:  # gradients keep the tensor's dtype
+                seed = self.device.xp.astype(seed, self.data.dtype)
         else:
-            seed = grad.data if isinstance(grad, Tensor) else self.device.asarray(
-                backend.host_array(grad, None), dtype=self.data.dtype)
-            if tuple(seed.shape) != self.shape:
-                raise ValueError(f"backward(): grad of shape {tuple(seed.shape)} does not match "
-                                 f"tensor of shape {self.shape}")
+            seed = self.device.asarray(backend.host_array(grad, None), dtype=self.data.dtype)
+        if tuple(seed.shape) != self.shape:
+            raise ValueError(f"backward(): grad of shape {tuple(seed.shape)} does not match "
+                             f"tensor of shape {self.shape}")
         run_backward(self, seed, retain_graph)
 
     def _receive_grad(self, g) -> None:

@@ -80,3 +80,14 @@ def test_bad_worker_count_is_a_clear_error(tokenizer):
 def test_batch_requires_strings(tokenizer):
     with pytest.raises(TypeError, match="text must be a str"):
         tokenizer.encode_batch(["ok", 3])
+
+
+def test_tokenizers_pickle_without_their_cache(tokenizer):
+    """Worker processes started by spawn receive the tokenizer pickled."""
+    import pickle
+
+    tokenizer.encode("warm the cache")
+    copy = pickle.loads(pickle.dumps(tokenizer))
+    assert copy._cache == {}
+    assert copy.encode("warm the cache") == tokenizer.encode("warm the cache")
+    assert copy.special_tokens == tokenizer.special_tokens

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import bpe.token_table
 from bpe import StreamDecoder, Tokenizer
 from bpe.corpus import builtin_corpus
 
@@ -92,3 +93,26 @@ def test_stream_decoder_strict_mode_raises_at_the_end(tokenizer):
     assert stream.feed(tokenizer.mergeable_ranks["é".encode()[:1]]) == ""
     with pytest.raises(UnicodeDecodeError):
         stream.finish()
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_gather_path_equals_joining_token_bytes(tokenizer, data):
+    ids = data.draw(st.lists(st.integers(0, tokenizer.vocab_size - 1), max_size=300))
+    expected = b"".join(tokenizer.decode_single_token_bytes(token) for token in ids)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bpe.token_table, "GATHER_MIN_IDS", 0)
+        assert tokenizer.decode_bytes(ids) == expected
+    assert tokenizer.decode_bytes(np.array(ids, dtype=np.uint16)) == expected
+
+
+def test_long_sequences_decode_and_validate(tokenizer):
+    text = builtin_corpus()[:40_000] + "<|endoftext|>"
+    ids = tokenizer.encode(text, allowed_special="all")
+    assert len(ids) > bpe.token_table.GATHER_MIN_IDS
+    assert tokenizer.decode(ids) == text
+    for bad in (-1, tokenizer.vocab_size):
+        with pytest.raises(ValueError, match=f"cannot decode token id {bad}"):
+            tokenizer.decode([*ids, bad])
+    with pytest.raises(ValueError, match="flat sequence of ints"):
+        tokenizer.decode(np.array(ids, dtype=np.float32))

@@ -5,6 +5,7 @@ import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import bpe.tokenizer
 from bpe import NAMED_PATTERNS, DisallowedSpecialTokenError, Tokenizer
 from bpe.corpus import builtin_corpus
 
@@ -46,6 +47,13 @@ def test_builtin_corpus_encodes_identically(pair):
     corpus = builtin_corpus()
     assert ours.encode_ordinary(corpus) == theirs.encode_ordinary(corpus)
     assert ours.encode(corpus) == theirs.encode(corpus)
+
+
+def test_long_texts_encoded_in_pieces_match(pair, monkeypatch):
+    monkeypatch.setattr(bpe.tokenizer, "ENCODE_PIECE_CHARS", 300)
+    ours, theirs = pair
+    text = builtin_corpus()[:60_000]
+    assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)
 
 
 @settings(max_examples=60, deadline=None)

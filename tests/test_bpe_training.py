@@ -12,8 +12,9 @@ from tokenizers import models, pre_tokenizers, trainers
 import bpe.chunk_counting
 from bpe import TIE_BREAKS, SplitPattern, Tokenizer
 from bpe.byte_alphabet import BYTES_IN_CHAR_ORDER, bytes_to_chars
-from bpe.chunk_counting import count_chunks
+from bpe.chunk_counting import count_chunks, read_files
 from bpe.corpus import builtin_corpus
+from bpe.special_tokens import SpecialTokens
 
 # Text for the Hugging Face comparison: letters, digits, punctuation, contractions, several
 # kinds of whitespace, and multi-byte characters whose Unicode classes both engines agree on.
@@ -199,6 +200,25 @@ def test_training_from_files_keeps_line_endings_and_equals_training_from_strings
     assert b"\r\n" in from_files.mergeable_ranks
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(list("ab .\n\n\r") + ["<s>", "é"]), max_size=200).map("".join),
+    block=st.integers(1, 30),
+)
+def test_reading_files_in_blocks_counts_like_the_whole_text(tmp_path_factory, text, block):
+    path = tmp_path_factory.mktemp("blocks") / "text.txt"
+    path.write_bytes(text.encode())
+    pattern = SplitPattern.resolve("gpt2")
+    specials = SpecialTokens({"<s>": 0})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bpe.chunk_counting, "PIECE_CHARS", block)
+        pieces = list(read_files([path], pattern, specials))
+        counts = count_chunks(pieces, pattern, special_tokens=specials, num_workers=1)
+    assert "".join(pieces) == text
+    expected = Counter(chunk for part in text.split("<s>") for chunk in pattern.split(part))
+    assert counts == expected
+
+
 def test_file_blocks_are_never_cut_inside_a_special_token(tmp_path, monkeypatch):
     # "<|a\nb|>" contains a place where the pattern allows a cut; blocks end all around it.
     monkeypatch.setattr(bpe.chunk_counting, "PIECE_CHARS", 64)
@@ -277,6 +297,12 @@ def test_missing_or_undecodable_training_files_are_errors(tmp_path):
     latin1.write_bytes("caf\xe9 au lait".encode("latin-1"))
     with pytest.raises(ValueError, match="is not UTF-8 text"):
         Tokenizer.train_from_files([latin1], vocab_size=300)
+
+
+def test_training_reads_an_iterator_once():
+    lines = builtin_corpus()[:20_000].splitlines(keepends=True)
+    from_iterator = Tokenizer.train((line for line in lines), vocab_size=400)
+    assert from_iterator.merges == Tokenizer.train(lines, vocab_size=400).merges
 
 
 def test_train_function_is_the_classmethod():

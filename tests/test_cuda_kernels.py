@@ -1,28 +1,38 @@
-"""The CUDA kernels (minigrad/cuda/*.cu) run on the CPU through the emulator, against
-their array-API references; then the fused ops and AdamW driven by the emulated kernels
-against their own array-API paths. Needs g++ (skipped without it); no GPU, no CuPy.
-
-The same comparisons run on a real GPU in test_cuda_gpu.py.
+"""The CUDA kernels (minigrad/cuda/*.cu) against their array-API references, run on the
+CPU through the emulator (needs g++; no GPU, no CuPy) and, where there is one, on the GPU
+(`pytest -m gpu`); then the fused ops and AdamW driven by the emulated kernels against
+their own array-API paths.
 """
 
 import numpy as np
 import pytest
 from cuda_emulator import COMPILER, EmulatedCudaDevice
+from gpu_support import GPU_MARKS, HostBridge
 
 import minigrad
 from minigrad import backend
 from minigrad.cuda import build_kernels, op_kernels
 from minigrad.cuda.reference import reference_kernels
 
-pytestmark = pytest.mark.skipif(COMPILER is None, reason="g++ not found: the CUDA kernels "
-                                "are emulated on the CPU by compiling them with g++")
-
+NO_COMPILER = pytest.mark.skipif(COMPILER is None, reason="g++ not found: the CUDA kernels "
+                                 "are emulated on the CPU by compiling them with g++")
 TOLERANCE = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
 
 
 @pytest.fixture(scope="module")
 def emulated():
+    if COMPILER is None:
+        pytest.skip("g++ not found: the CUDA kernels are emulated on the CPU with g++")
     return build_kernels(EmulatedCudaDevice())
+
+
+@pytest.fixture(scope="module", params=[pytest.param("emulator", marks=NO_COMPILER),
+                                        pytest.param("cuda", marks=GPU_MARKS)])
+def kernels(request):
+    """The raw kernels, called with NumPy arrays: emulated on the CPU, or on the GPU."""
+    if request.param == "emulator":
+        return request.getfixturevalue("emulated")
+    return {name: HostBridge(k) for name, k in backend.get_device("cuda").raw_kernels.items()}
 
 
 @pytest.fixture(scope="module")
@@ -39,27 +49,27 @@ def close(actual, expected, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("rows", "classes", "smoothing"),
                          [(5, 3, 0.0), (4, 700, 0.1), (3, 2500, 0.0)])
-def test_cross_entropy_matches_reference(emulated, reference, dtype, rows, classes, smoothing):
+def test_cross_entropy_matches_reference(kernels, reference, dtype, rows, classes, smoothing):
     rng = np.random.default_rng(rows * classes)
     logits = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
     logits[0, :] += 1e4  # large logits: the row max must be subtracted
     targets = rng.integers(0, classes, rows)
     targets[1] = -100  # ignored row
-    losses, lse = emulated["cross_entropy"].forward(logits, targets, -100, smoothing)
+    losses, lse = kernels["cross_entropy"].forward(logits, targets, -100, smoothing)
     ref_losses, ref_lse = reference["cross_entropy"].forward(logits, targets, -100, smoothing)
     close(lse, ref_lse, dtype)
     close(losses, ref_losses, dtype)
     assert losses[1] == 0
     grad_rows = rng.standard_normal(rows).astype(dtype)
-    grad = emulated["cross_entropy"].backward(logits, targets, lse, grad_rows, -100, smoothing)
+    grad = kernels["cross_entropy"].backward(logits, targets, lse, grad_rows, -100, smoothing)
     close(grad, reference["cross_entropy"].backward(logits, targets, ref_lse, grad_rows, -100,
                                                     smoothing), dtype)
     assert not grad[1].any()
 
 
-def test_cross_entropy_masked_logits_and_bad_targets(emulated, reference):
+def test_cross_entropy_masked_logits_and_bad_targets(kernels, reference):
     logits = np.array([[-np.inf, 1.0, -np.inf, 2.0], [0.5, 0.0, 0.0, 0.0]], np.float32)
-    losses, lse = emulated["cross_entropy"].forward(logits, np.array([3, 7]))
+    losses, lse = kernels["cross_entropy"].forward(logits, np.array([3, 7]))
     ref_losses, ref_lse = reference["cross_entropy"].forward(logits, np.array([3, 0]))
     np.testing.assert_allclose(lse, ref_lse, rtol=1e-6)  # -inf logits contribute nothing
     np.testing.assert_allclose(losses[0], ref_losses[0], rtol=1e-6)
@@ -70,44 +80,44 @@ def test_cross_entropy_masked_logits_and_bad_targets(emulated, reference):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("rows", "dim"), [(3, 1), (130, 40), (2, 700)])
 @pytest.mark.parametrize("affine", ["both", "weight", "none"])
-def test_layer_norm_matches_reference(emulated, reference, dtype, rows, dim, affine):
+def test_layer_norm_matches_reference(kernels, reference, dtype, rows, dim, affine):
     rng = np.random.default_rng(rows + dim)
     x = (rng.standard_normal((rows, dim)) * 3 + 5).astype(dtype)
     weight = rng.standard_normal(dim).astype(dtype) if affine != "none" else None
     bias = rng.standard_normal(dim).astype(dtype) if affine == "both" else None
-    y, mean, rstd = emulated["layer_norm"].forward(x, weight, bias, 1e-5)
+    y, mean, rstd = kernels["layer_norm"].forward(x, weight, bias, 1e-5)
     ref = reference["layer_norm"].forward(x, weight, bias, 1e-5)
     for actual, expected in zip((y, mean, rstd), ref):
         close(actual, expected, dtype)
     dy = rng.standard_normal((rows, dim)).astype(dtype)
-    grads = emulated["layer_norm"].backward(dy, x, weight, mean, rstd)
+    grads = kernels["layer_norm"].backward(dy, x, weight, mean, rstd)
     for actual, expected in zip(grads, reference["layer_norm"].backward(dy, x, weight, *ref[1:])):
         close(actual, expected, dtype)
-    assert emulated["layer_norm"].backward(dy, x, weight, mean, rstd, False)[1:] == (None, None)
+    assert kernels["layer_norm"].backward(dy, x, weight, mean, rstd, False)[1:] == (None, None)
 
 
 # -- GELU ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
-def test_gelu_matches_reference(emulated, reference, dtype, approximate):
+def test_gelu_matches_reference(kernels, reference, dtype, approximate):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((3, 97)) * 4).astype(dtype)
     x[0, :4] = [0.0, -12.0, 12.0, 1e-8]
     dy = rng.standard_normal(x.shape).astype(dtype)
-    close(emulated["gelu"].forward(x, approximate), reference["gelu"].forward(x, approximate),
+    close(kernels["gelu"].forward(x, approximate), reference["gelu"].forward(x, approximate),
           dtype)
-    close(emulated["gelu"].backward(x, dy, approximate),
+    close(kernels["gelu"].backward(x, dy, approximate),
           reference["gelu"].backward(x, dy, approximate), dtype)
 
 
-def test_gelu_rejects_unknown_approximation(emulated):
+def test_gelu_rejects_unknown_approximation(kernels):
     with pytest.raises(ValueError, match="approximate"):
-        emulated["gelu"].forward(np.zeros(3, np.float32), "sigmoid")
+        kernels["gelu"].forward(np.zeros(3, np.float32), "sigmoid")
 
 
 # -- AdamW -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
-def test_adamw_matches_reference_over_steps(emulated, reference, dtype):
+def test_adamw_matches_reference_over_steps(kernels, reference, dtype):
     rng = np.random.default_rng(4)
     n = 5000  # several blocks of the kernel
     param = rng.standard_normal(n).astype(dtype)
@@ -116,7 +126,7 @@ def test_adamw_matches_reference_over_steps(emulated, reference, dtype):
     for step in range(1, 4):
         grad = rng.standard_normal(n).astype(dtype)
         hyper = (1e-2, 0.9, 0.95, 1e-8, 0.1, step)
-        emulated["adamw"](state[0], grad, state[1], state[2], *hyper)
+        kernels["adamw"](state[0], grad, state[1], state[2], *hyper)
         reference["adamw"](ref_state[0], grad, ref_state[1], ref_state[2], *hyper)
     tolerance = TOLERANCE.get(dtype, {"rtol": 1e-3, "atol": 1e-3})
     for actual, expected in zip(state, ref_state):
@@ -124,10 +134,10 @@ def test_adamw_matches_reference_over_steps(emulated, reference, dtype):
     assert not np.allclose(state[0], param)
 
 
-def test_adamw_updates_non_contiguous_arrays_in_place(emulated):
+def test_adamw_updates_non_contiguous_arrays_in_place(kernels):
     param = np.ones((4, 6), np.float32)[:, ::2]  # a strided view: the array-API path
     exp_avg, exp_avg_sq = np.zeros_like(param), np.zeros_like(param)
-    emulated["adamw"](param, np.ones_like(param), exp_avg, exp_avg_sq, 0.1, 0.9, 0.999, 1e-8,
+    kernels["adamw"](param, np.ones_like(param), exp_avg, exp_avg_sq, 0.1, 0.9, 0.999, 1e-8,
                       0.0, 1)
     np.testing.assert_allclose(param, 0.9, rtol=1e-6)  # first step moves by lr
     np.testing.assert_allclose(exp_avg, 0.1, rtol=1e-6)
@@ -136,23 +146,23 @@ def test_adamw_updates_non_contiguous_arrays_in_place(emulated):
 # -- Philox -------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", [1, 7, 1001])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_philox_streams_match_reference(emulated, reference, n, dtype):
+def test_philox_streams_match_reference(kernels, reference, n, dtype):
     for kind in ("uniform", "normal"):
-        out, offset = getattr(emulated["philox"], kind)((n,), dtype, 1234, 5)
+        out, offset = getattr(kernels["philox"], kind)((n,), dtype, 1234, 5)
         expected, expected_offset = getattr(reference["philox"], kind)((n,), dtype, 1234, 5)
         assert offset == expected_offset > 5
         if kind == "uniform":
             np.testing.assert_array_equal(out, expected)  # exact: integer arithmetic
         else:
             np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    ints, offset = emulated["philox"].integers(-3, 50000, (n,), "int64", 7, 11)
+    ints, offset = kernels["philox"].integers(-3, 50000, (n,), "int64", 7, 11)
     expected, _ = reference["philox"].integers(-3, 50000, (n,), "int64", 7, 11)
     np.testing.assert_array_equal(ints, expected)
     assert ints.min() >= -3 and ints.max() < 50000
 
 
-def test_philox_draws_continue_one_stream_and_look_random(emulated):
-    philox = emulated["philox"]
+def test_philox_draws_continue_one_stream_and_look_random(kernels):
+    philox = kernels["philox"]
     whole, end = philox.uniform((4096,), "float32", 42, 0)
     first, middle = philox.uniform((2048,), "float32", 42, 0)
     second, end2 = philox.uniform((2048,), "float32", 42, middle)
@@ -175,29 +185,29 @@ def test_philox_draws_continue_one_stream_and_look_random(emulated):
     ((1, 1, 70, 70, 64), True, np.float32),  # several tiles each way
     ((1, 2, 19, 19, 16), True, np.float64),
 ])
-def test_attention_matches_reference(emulated, reference, shape, causal, dtype):
+def test_attention_matches_reference(kernels, reference, shape, causal, dtype):
     b, h, tq, tk, d = shape
     rng = np.random.default_rng(tq * d)
     q = rng.standard_normal((b, h, tq, d)).astype(dtype)
     k = rng.standard_normal((b, h, tk, d)).astype(dtype)
     v = rng.standard_normal((b, h, tk, d)).astype(dtype)
-    assert emulated["attention"].supports(q, k, v)
-    out, lse = emulated["attention"].forward(q, k, v, causal, 0.3)
+    assert kernels["attention"].supports(q, k, v)
+    out, lse = kernels["attention"].forward(q, k, v, causal, 0.3)
     ref_out, ref_lse = reference["attention"].forward(q, k, v, causal, 0.3)
     tolerance = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else TOLERANCE[dtype]
     np.testing.assert_allclose(out, ref_out, **tolerance)
     np.testing.assert_allclose(lse, ref_lse, **tolerance)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    grads = emulated["attention"].backward(q, k, v, out, lse, dout, causal, 0.3)
+    grads = kernels["attention"].backward(q, k, v, out, lse, dout, causal, 0.3)
     for actual, expected in zip(grads, reference["attention"].backward(q, k, v, ref_out, ref_lse,
                                                                         dout, causal, 0.3)):
         np.testing.assert_allclose(actual, expected, **tolerance)
 
 
-def test_attention_declines_head_sizes_past_the_tiles(emulated):
+def test_attention_declines_head_sizes_past_the_tiles(kernels):
     q = np.zeros((1, 1, 4, 2048), np.float32)
-    assert not emulated["attention"].supports(q, q, q)
-    assert not emulated["attention"].supports(q, q[..., :8], q[..., :8])
+    assert not kernels["attention"].supports(q, q, q)
+    assert not kernels["attention"].supports(q, q[..., :8], q[..., :8])
 
 
 # -- the fused ops and the optimizer on the emulated kernels -----------------------------
@@ -330,6 +340,7 @@ class _Recording:
 
 
 # -- the emulator itself ------------------------------------------------------------------
+@NO_COMPILER
 def test_emulator_checks_argument_types_and_catches_divergent_barriers():
     from cuda_emulator import EmulatedModule
 

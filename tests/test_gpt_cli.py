@@ -164,11 +164,21 @@ def test_builtin_corpus_missing_asks_for_data(monkeypatch, tmp_path, capsys):
     assert "pass your own text with --data FILE" in capsys.readouterr().err
 
 
-def test_unknown_device_and_existing_run(trained_run, corpus, capsys):
+def test_unknown_device_and_existing_run(trained_run, corpus, tmp_path, capsys):
     assert cli.main(["sample", str(trained_run), "--device", "tpu"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert cli.main(["train", "--out", str(tmp_path), "--device", "tpu", *TINY]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before a run folder was made
     assert cli.main(["train", "--data", str(corpus), "--out", str(trained_run.parent),
                      "--name", trained_run.name, *TINY]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert cli.main(["sample", str(trained_run.parent / "nope")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_eval_text_the_tokenizer_cannot_encode(trained_run, tmp_path, capsys):
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("Жж", encoding="utf-8")
+    assert cli.main(["eval", str(trained_run), "--data", str(foreign)]) == 2
+    assert "the run's tokenizer cannot encode this text" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import minigrad
-from gpt.data.batches import RandomWindows
+from gpt.data.batches import RandomWindows, SlidingWindows
 from gpt.evaluation import mean_loss, text_loss
 from gpt.model import GPT, GPTConfig
 from gpt.monitor import NonFiniteError, SpikeDetector, check_finite
@@ -89,18 +89,23 @@ def losses(run_dir, key="loss"):
 
 
 # -- resume ----------------------------------------------------------------------------
-def test_resume_after_ctrl_c_equals_an_unbroken_run(tmp_path):
+SOURCES = {"random": lambda seed: RandomWindows(TRAIN, BLOCK, 4, seed=seed),
+           "sliding": lambda seed: SlidingWindows(TRAIN[:200], BLOCK, 5, 4, seed=seed)}
+
+
+@pytest.mark.parametrize("batching", SOURCES)
+def test_resume_after_ctrl_c_equals_an_unbroken_run(tmp_path, batching):
     cfg = config(eval_interval=4, checkpoint_interval=0)
+    source = SOURCES[batching]  # the sliding windows pass an epoch boundary (9 batches)
 
     minigrad.manual_seed(0)
-    unbroken = make_trainer(tmp_path / "a", tiny_model(dropout=0.2),
-                            RandomWindows(TRAIN, BLOCK, 4, seed=7), cfg, VAL)
+    unbroken = make_trainer(tmp_path / "a", tiny_model(dropout=0.2), source(7), cfg, VAL)
     assert unbroken.fit().status == "completed"
 
     minigrad.manual_seed(0)
     handler = signal.getsignal(signal.SIGINT)
     stopped = make_trainer(tmp_path / "b", tiny_model(dropout=0.2),
-                           Wrapped(RandomWindows(TRAIN, BLOCK, 4, seed=7), at=5,
+                           Wrapped(source(7), at=5,
                                    action=lambda: signal.raise_signal(signal.SIGINT)), cfg, VAL)
     result = stopped.fit()
     # Ctrl-C during step 5: the step finishes, then a checkpoint is saved and the run ends.
@@ -109,8 +114,8 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run(tmp_path):
     assert signal.getsignal(signal.SIGINT) is handler  # Ctrl-C's usual handler is back
 
     minigrad.manual_seed(99)  # dropout's stream must come back from the checkpoint
-    resumed = make_trainer(tmp_path / "b", tiny_model(seed=1, dropout=0.2),
-                           RandomWindows(TRAIN, BLOCK, 4, seed=1), cfg, VAL)
+    resumed = make_trainer(tmp_path / "b", tiny_model(seed=1, dropout=0.2), source(7), cfg,
+                           VAL)
     resumed.load_checkpoint()
     assert resumed.step == 5
     assert resumed.fit().status == "completed"

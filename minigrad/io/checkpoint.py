@@ -59,8 +59,9 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
     try:
         encoded = json.dumps(state)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"save_checkpoint: the extra values must be JSON-serialisable "
-                        f"(numbers, strings, lists, dicts): {exc}") from None
+        raise TypeError(f"save_checkpoint: the extra values (and the optimizer's and "
+                        f"schedule's settings) must be JSON-serialisable: numbers, strings, "
+                        f"lists, dicts: {exc}") from None
     save_safetensors(tensors, os.path.join(path, STATE_FILE),
                      {_SAVE_ID: save_id, _STATE: encoded})
     save_safetensors(model.state_dict(), os.path.join(path, MODEL_FILE), {_SAVE_ID: save_id})

@@ -21,7 +21,11 @@ def sum_to(xp, g, shape: tuple):
 
 def grad_like(xp, g, shape: tuple, dtype):
     """`sum_to` plus a cast back to the input's dtype (for mixed-dtype ops)."""
-    g = sum_to(xp, g, shape)
+    return cast_to(xp, sum_to(xp, g, shape), dtype)
+
+
+def cast_to(xp, g, dtype):
+    """g in `dtype`: an input's gradient has the input's dtype, whatever the op promoted to."""
     return g if g.dtype == dtype else xp.astype(g, dtype)
 
 

@@ -78,12 +78,14 @@ class Pow(_Binary):
         return out
 
     def backward(self, g):
-        # d(a^b)/da = b a^(b-1) ; d(a^b)/db = a^b log(a), taken as 0 where a == 0
+        # d(a^b)/da = b a^(b-1), 0 where b == 0 (also at a == 0, as in PyTorch: the
+        # exponent there is swapped for 1 to keep 0 * 0^-1 = nan out);
+        # d(a^b)/db = a^b log(a), taken as 0 where a == 0
         xp = self.xp
         a, b, out = self.saved
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = self.to_input(0, g * b * a ** (b - 1))
+            ga = self.to_input(0, g * b * a ** xp.where(b == 0, xp.ones_like(b), b - 1))
         if self.needs_input_grad[1]:
             zero = a == 0
             log_a = xp.log(xp.where(zero, xp.ones_like(a), a))

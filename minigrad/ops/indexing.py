@@ -190,4 +190,8 @@ def masked_fill(a: Tensor, mask, value) -> Tensor:
     mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=a.device)
     if mask.dtype != a.device.dtype("bool"):
         raise TypeError(f"masked_fill: mask must be boolean, got {dtype_name(mask.dtype)}")
+    if mask.ndim > a.ndim or any(m not in (1, n) for m, n in zip(mask.shape[::-1],
+                                                                  a.shape[::-1])):
+        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the "
+                         f"tensor's shape {a.shape}")
     return MaskedFill(value)(a, mask)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.ops._util import normalize_axis
+from minigrad.ops._util import cast_to, normalize_axis
 from minigrad.tensor import Tensor
 
 
@@ -18,13 +18,14 @@ class Concatenate(Function):
 
     def forward(self, *arrays):
         self.sizes = [a.shape[self.axis] for a in arrays]
+        self.dtypes = [a.dtype for a in arrays]
         return self.xp.concat(arrays, axis=self.axis)
 
     def backward(self, g):
         grads, start = [], 0
-        for size, needed in zip(self.sizes, self.needs_input_grad):
-            grads.append(g[_slice_along(g.ndim, self.axis, slice(start, start + size))]
-                         if needed else None)
+        for size, dtype, needed in zip(self.sizes, self.dtypes, self.needs_input_grad):
+            piece = g[_slice_along(g.ndim, self.axis, slice(start, start + size))]
+            grads.append(cast_to(self.xp, piece, dtype) if needed else None)
             start += size
         return tuple(grads)
 
@@ -34,11 +35,15 @@ class Stack(Function):
         self.axis = axis
 
     def forward(self, *arrays):
+        self.dtypes = [a.dtype for a in arrays]
         return self.xp.stack(arrays, axis=self.axis)
 
     def backward(self, g):
-        return tuple(g[_slice_along(g.ndim, self.axis, i)] if needed else None
-                     for i, needed in enumerate(self.needs_input_grad))
+        grads = []
+        for i, (dtype, needed) in enumerate(zip(self.dtypes, self.needs_input_grad)):
+            piece = g[_slice_along(g.ndim, self.axis, i)]
+            grads.append(cast_to(self.xp, piece, dtype) if needed else None)
+        return tuple(grads)
 
 
 class Split(Function):

@@ -8,7 +8,7 @@ dropped from the result, so its gradient is computed in 2-D and then reshaped ba
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.ops._util import as_tensor, sum_to
+from minigrad.ops._util import as_tensor, cast_to, grad_like, sum_to
 from minigrad.tensor import Tensor
 
 
@@ -31,7 +31,7 @@ class MatMul(Function):
         b2 = xp.reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b  # (.., K, N)
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = sum_to(xp, xp.matmul(g, xp.matrix_transpose(b2)), a2.shape)
+            ga = grad_like(xp, xp.matmul(g, xp.matrix_transpose(b2)), a2.shape, a.dtype)
             ga = xp.reshape(ga, a.shape)
         if self.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:
@@ -41,7 +41,7 @@ class MatMul(Function):
                                xp.reshape(g, (-1, n)))
             else:
                 gb = sum_to(xp, xp.matmul(xp.matrix_transpose(a2), g), b2.shape)
-            gb = xp.reshape(gb, b.shape)
+            gb = xp.reshape(cast_to(xp, gb, b.dtype), b.shape)
         return ga, gb
 
 

@@ -7,9 +7,10 @@ for both ways the optimizer runs it:
 
 - flat: on devices whose arrays have views (NumPy, CuPy), the parameters of a group
   that share a device and dtype are copied once into one flat buffer and their `.data`
-  become views into it (so are their state arrays). A step is then one concat of the
-  gradients and a handful of whole-buffer ops, however many small parameters there are
-  (on the CPU a block at a time: see `Device.update_block_bytes`).
+  become views into it (so are their state arrays). A step then gathers the gradients
+  (a concat; a plain view where a block lies inside one parameter) and runs a handful of
+  whole-buffer ops, however many small parameters there are (on the CPU a block of
+  `Device.update_block_bytes` at a time, so temporaries stay small).
 - per parameter: elsewhere (the 'strict' device: the array API does not promise views),
   or for a step where some parameter of a bucket has no gradient (PyTorch skips those)
   or the bucket's parameters have taken different numbers of steps.

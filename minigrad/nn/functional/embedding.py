@@ -4,9 +4,9 @@ Forward: out[..., :] = weight[ids[...], :], one `take` along the rows. Backward:
 of dweight is the sum of the upstream gradients of every position whose id is v; ids
 repeat, so this is a scatter-add (the backend's `index_add`), never an assignment.
 
-Ids outside [0, V) raise IndexError. The check reads the ids, which is free on the CPU;
-on a GPU `Device.check_indices` runs it on the device (see there) rather than copying
-the ids to the host.
+Ids outside [0, V) raise IndexError on 'cpu' and 'strict', where reading the ids is
+free (`Device.check_indices`). A GPU backend never copies them to the host for it: it
+checks on the device or, as the CuPy backend does, not at all.
 """
 
 from __future__ import annotations

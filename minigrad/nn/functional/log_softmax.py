@@ -6,9 +6,9 @@ Backward, with p = softmax(x) = e^y:
 
     dx_i = g_i - p_i sum_j g_j
 
-The forward has p at the cost of one multiply (the e^(x - m) it sums, scaled), so it
-saves p rather than y: the backward then needs no exp. (Usually the consumer of y, such
-as a gather of the targets' log-probabilities, keeps nothing, so this costs no memory.)
+The forward already has e = e^(x - m) and its row sums s, and p = e / s; it saves e and
+1 / s rather than y, so the backward needs no exp. (Usually the consumer of y, such as
+a gather of the targets' log-probabilities, keeps nothing, so this costs no memory.)
 A row that is all -inf gives nan, as in PyTorch.
 """
 
@@ -27,17 +27,16 @@ class LogSoftmax(FusedFunction):
     def array_forward(self, x):
         xp = self.xp
         y = x - xp.max(x, axis=self.axis, keepdims=True)
-        p = xp.exp(y)
-        total = sum_axis(self.device, p, self.axis)
-        p *= 1.0 / total
+        e = xp.exp(y)
+        total = sum_axis(self.device, e, self.axis)
         y -= xp.log(total)
-        self.save_for_backward(p)
+        self.save_for_backward(e, 1.0 / total)
         return y
 
     def array_backward(self, g):
-        (p,) = self.saved
-        dx = p * -sum_axis(self.device, g, self.axis)
-        dx += g  # g_i - p_i sum_j g_j
+        e, inv_total = self.saved
+        dx = e * (sum_axis(self.device, g, self.axis) * -inv_total)  # -p_i sum_j g_j
+        dx += g
         return dx
 
 
