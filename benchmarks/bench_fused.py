@@ -12,7 +12,8 @@ set (OpenBLAS reads it at import), so a single-threaded comparison is
 
     python -m benchmarks.bench_fused [--rounds 7] [--quick]
 
-Prints a table and writes benchmarks/results/fused.json.
+Prints a table and writes benchmarks/results/fused.json (fused_blas1.json for the
+single-threaded run).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch.nn.functional as TF
 import minigrad as mg
 import minigrad.nn.functional as F
 
-RESULTS = Path(__file__).parent / "results" / "fused.json"
+RESULTS = Path(__file__).parent / "results"
 B, C, H = 12, 384, 6
 
 
@@ -178,15 +179,17 @@ def main(argv=None) -> None:
               f"{ms['torch']:>9.2f}{row['composite_over_fused']:>12.2f}"
               f"{row['fused_over_torch']:>12.2f}")
 
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    path = RESULTS / ("fused.json" if "OPENBLAS_NUM_THREADS" not in os.environ
+                      else f"fused_blas{threads}.json")
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps({
         "benchmark": "fused ops, forward + backward, float32, median ms over rounds",
         "date": datetime.date.today().isoformat(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "blas_threads": threads,
         "torch_threads": torch.get_num_threads(),
         "numpy": np.__version__, "torch": torch.__version__, "rounds": args.rounds,
         "quick": args.quick, "rows": rows}, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

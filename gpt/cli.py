@@ -24,7 +24,7 @@ import minigrad
 from gpt import model as gpt_model
 from gpt.corpus import BUILTIN_NAME, CorpusUnavailable, builtin_documents
 from gpt.data.cleaning import CleaningOptions, clean_documents
-from gpt.data.dataset import DOCUMENT_SEPARATOR, Dataset, is_dataset, make_tokenizer, prepare
+from gpt.data.dataset import Dataset, encode_documents, is_dataset, make_tokenizer, prepare
 from gpt.data.dataset import read_documents as read_files
 from gpt.evaluation import text_loss
 from gpt.hardware import matmul_peak_flops
@@ -63,6 +63,9 @@ def main(argv=None) -> int:
     except USER_ERRORS as exc:
         print(f"gpt {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C while training, or one elsewhere
+        print(f"gpt {args.command}: aborted", file=sys.stderr)
+        return EXIT_CODES["interrupted"]
 
 
 # -- flags ------------------------------------------------------------------------------
@@ -301,7 +304,7 @@ def cmd_eval(args) -> int:
     if args.data:
         documents, _ = clean_documents(read_files(args.data))
         try:
-            tokens = load_tokenizer(args.run_dir).encode(DOCUMENT_SEPARATOR.join(documents))
+            tokens = encode_documents(load_tokenizer(args.run_dir), documents)
         except ValueError as exc:
             raise ValueError(f"{', '.join(args.data)}: the run's tokenizer cannot encode this "
                              f"text: {exc}") from None
@@ -336,6 +339,6 @@ def cmd_plan(args) -> int:
         if not documents:
             raise ValueError("plan: no text left after cleaning")
         tokenizer = make_tokenizer(args.tokenizer, documents, args.vocab_size)
-        tokens = len(tokenizer.encode(DOCUMENT_SEPARATOR.join(documents)))
+        tokens = len(encode_documents(tokenizer, documents))
     print(make_plan(tokens, matmul_peak_flops(args.device), args.mfu).format())
     return 0

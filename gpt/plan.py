@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 
 TOKENS_PER_PARAMETER = 20
 FLOPS_PER_PARAMETER_TOKEN = 6
-# Utilisation minigrad's training steps reach on CPUs, measured with `python -m gpt train`
-# (its progress bar shows mfu); pass your own with --mfu.
-DEFAULT_MFU = 0.3
+# Utilisation minigrad's training steps reach on a CPU: 0.2-0.3 of the matmul peak for the
+# default `python -m gpt train` model (its progress bar shows mfu); pass yours with --mfu.
+DEFAULT_MFU = 0.25
 
 
 @dataclass

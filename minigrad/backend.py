@@ -23,6 +23,7 @@ ops look theirs up and otherwise run their array-API code. It is empty on cpu/st
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -114,6 +115,11 @@ class Device:
         return isinstance(obj, np.ndarray)
 
     # -- primitives the array API standard lacks ------------------------------------
+    def matmul(self, a, b):
+        """``xp.matmul(a, b)``; a primitive so that the CPU backend can run stacks of small
+        products (attention's) its own way (see `minigrad.blas_threads`)."""
+        return self.xp.matmul(a, b)
+
     def gather(self, array, key):
         """``array[key]`` for keys with integer arrays (NumPy's advanced indexing)."""
         return array[key]
@@ -171,12 +177,36 @@ class NumpyDevice(Device):
     has_views = True
     update_block_bytes = 1 << 18
 
+    # A stack of products smaller than this (M N K summed over the stack) runs as NumPy
+    # runs it: BLAS keeps such small products on one thread anyway.
+    stacked_matmul_min_work = 1 << 20
+
     def __init__(self):
         super().__init__("cpu", np)
+        self._stacked_matmul = _make_stacked_matmul()
 
     def to_host(self, array) -> np.ndarray:
         # NumPy data already lives on the host: nothing moves, nothing is counted.
         return np.asarray(array)
+
+    def matmul(self, a, b):
+        stacked = (self._stacked_matmul is not None and a.ndim >= 3 and a.ndim == b.ndim
+                   and a.shape[:-2] == b.shape[:-2] and a.shape[0] > 1
+                   and a.dtype == b.dtype and a.dtype.kind == "f"
+                   and a.size * b.shape[-1] >= self.stacked_matmul_min_work)
+        if not stacked:
+            return np.matmul(a, b)
+        out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
+        return self._stacked_matmul(a, b, out)
+
+
+def _make_stacked_matmul():
+    """The CPU's `StackedMatmul`, or None where NumPy's BLAS is not OpenBLAS."""
+    from minigrad.blas_threads import StackedMatmul, find_openblas_threads
+
+    numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    threads = find_openblas_threads([numpy_libs])
+    return None if threads is None else StackedMatmul(np.matmul, threads)
 
 
 class StrictDevice(Device):

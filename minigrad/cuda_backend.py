@@ -177,8 +177,11 @@ class CupyDevice(Device):
     has_views = True
 
     def __init__(self, name: str):
+        suffix = name.split(":", 1)[1]
+        if not suffix.isdigit():
+            raise ValueError(f"unknown device {name!r}: expected 'cuda' or 'cuda:N'")
+        index = int(suffix)
         cupy = import_cupy()
-        index = int(name.split(":", 1)[1])
         _check_gpu(cupy, index)
         import cupyx
         import cupyx.scipy.special

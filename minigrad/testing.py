@@ -7,6 +7,8 @@ so inputs come from a `Domain`: an interval, the kinks to keep away from (``|x|`
 `safe_domain(op_name)` knows the domain of every minigrad op::
 
     from hypothesis import given
+
+    import minigrad
     from minigrad import testing as mt
 
     @given(mt.arrays(mt.shapes(), domain=mt.safe_domain("log")))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -259,7 +260,7 @@ def _compile(text: str) -> Path:
     if not library.exists():
         source = CACHE_DIR / f"{digest}.cpp"
         source.write_text(text)
-        partial = CACHE_DIR / f"{digest}.{id(text)}.so"
+        partial = CACHE_DIR / f"{digest}.{os.getpid()}.so"
         done = subprocess.run([COMPILER, "-std=c++17", "-O1", "-shared", "-fPIC", "-w",
                                str(source), "-o", str(partial)], capture_output=True, text=True)
         if done.returncode:

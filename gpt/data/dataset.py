@@ -90,6 +90,11 @@ def make_tokenizer(spec: str, documents: list[str], vocab_size: int | None = Non
     return bpe.load(spec)
 
 
+def encode_documents(tokenizer, documents: list[str]) -> np.ndarray:
+    """The token stream of the documents, joined by DOCUMENT_SEPARATOR (int64)."""
+    return np.asarray(tokenizer.encode(DOCUMENT_SEPARATOR.join(documents)), dtype=np.int64)
+
+
 def _fingerprint(documents: list[str], settings: dict) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for doc in documents:
@@ -122,7 +127,7 @@ def prepare(out_dir, documents: list[str], sources: list[str], tokenizer: str = 
         raise ValueError(f"prepare: no text left after cleaning {', '.join(sources)} "
                          "(empty input, or every document filtered out)")
     tok = make_tokenizer(tokenizer, docs, vocab_size)
-    ids = np.asarray(tok.encode(DOCUMENT_SEPARATOR.join(docs)), dtype=np.int64)
+    ids = encode_documents(tok, docs)
     n_val = int(len(ids) * val_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_tokens(out_dir / "train.npy", ids[:len(ids) - n_val], tok.vocab_size)

@@ -8,7 +8,7 @@ float64 (other float types are computed in float32):
 - layer_norm:    forward, input backward, weight/bias backward
 - gelu:          forward and backward (exact and tanh), recomputing from x
 - attention:     FlashAttention-style forward/backward (tiles, online softmax, saved lse)
-- adamw:         one launch updates every parameter
+- adamw:         one launch over the optimizer's flat parameter buffer
 - philox:        counter-based random numbers (uniform, normal, integers)
 
 Each has an array-API twin with the same signature in `minigrad.cuda.reference`, which

@@ -45,8 +45,10 @@ extern "C" __global__ void cross_entropy_forward(
     } else if (t < 0 || t >= n_classes) {
         losses[row] = (scalar_t)__int_as_float(0x7fc00000);  // NaN
     } else {
-        losses[row] = lse - ((scalar_t)1 - label_smoothing) * x[t]
-                      - label_smoothing / (scalar_t)n_classes * total;
+        scalar_t loss = lse - ((scalar_t)1 - label_smoothing) * x[t];
+        if (label_smoothing != (scalar_t)0)  // else a -inf logit would make 0 * -inf = NaN
+            loss -= label_smoothing / (scalar_t)n_classes * total;
+        losses[row] = loss;
     }
 }
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from minigrad.cuda.launch import ceil_div
+from minigrad.cuda.launch import c_long, ceil_div
 
 THREADS = 256
 MAX_RANGE = 2 ** 32
@@ -41,7 +41,7 @@ class PhiloxKernel:
             suffix = "" if kind == "integers" else "_double" if dtype == "float64" else "_float"
             self.library.function(self.source, f"philox_{kind}{suffix}")(
                 (ceil_div(counters, THREADS),), (THREADS,),
-                (out, np.int64(n), np.uint64(seed), np.uint64(offset), *extra))
+                (out, c_long(n), np.uint64(seed), np.uint64(offset), *extra))
         return xp.reshape(out, tuple(shape)), offset + counters
 
     def uniform(self, shape, dtype: str, seed: int, offset: int):
@@ -63,5 +63,5 @@ class PhiloxKernel:
             raise ValueError(f"randint: high - low must be in [1, 2**32], got low={low}, "
                              f"high={high}")
         out, offset = self._draw("integers", shape, "int64", seed, offset,
-                                 (np.int64(low), np.uint64(span)))
+                                 (c_long(low), np.uint64(span)))
         return out.astype(dtype, copy=False), offset

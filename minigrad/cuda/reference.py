@@ -29,8 +29,9 @@ class CrossEntropyReference:
         lse = row_logsumexp(xp, logits)
         is_target = self._is_target(targets, n_classes)
         picked = xp.sum(xp.where(is_target, logits, xp.zeros_like(logits)), axis=1)
-        loss = (lse - (1 - label_smoothing) * picked
-                - label_smoothing / n_classes * xp.sum(logits, axis=1))
+        loss = lse - (1 - label_smoothing) * picked
+        if label_smoothing:  # (without: a -inf logit would give 0 * -inf = nan)
+            loss = loss - label_smoothing / n_classes * xp.sum(logits, axis=1)
         return xp.where(targets != ignore_index, loss, xp.zeros_like(loss)), lse
 
     def backward(self, logits, targets, lse, grad_losses, ignore_index: int = -100,

@@ -17,7 +17,7 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return self.xp.matmul(a, b)
+        return self.device.matmul(a, b)
 
     def backward(self, g):
         xp = self.xp
@@ -31,7 +31,7 @@ class MatMul(Function):
         b2 = xp.reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b  # (.., K, N)
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = grad_like(xp, xp.matmul(g, xp.matrix_transpose(b2)), a2.shape, a.dtype)
+            ga = grad_like(xp, self.device.matmul(g, xp.matrix_transpose(b2)), a2.shape, a.dtype)
             ga = xp.reshape(ga, a.shape)
         if self.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:
@@ -40,7 +40,7 @@ class MatMul(Function):
                 gb = xp.matmul(xp.matrix_transpose(xp.reshape(a2, (-1, k))),
                                xp.reshape(g, (-1, n)))
             else:
-                gb = sum_to(xp, xp.matmul(xp.matrix_transpose(a2), g), b2.shape)
+                gb = sum_to(xp, self.device.matmul(xp.matrix_transpose(a2), g), b2.shape)
             gb = xp.reshape(cast_to(xp, gb, b.dtype), b.shape)
         return ga, gb
 

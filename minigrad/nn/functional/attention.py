@@ -52,7 +52,7 @@ class ScaledDotProductAttention(FusedFunction):
 
     def array_forward(self, q, k, v, *mask):
         xp, device = self.xp, self.device
-        s = xp.matmul(q * self.scale, xp.matrix_transpose(k))  # (..., Tq, Tk)
+        s = device.matmul(q * self.scale, xp.matrix_transpose(k))  # (..., Tq, Tk)
         if mask:
             s += mask_bias(device, mask[0], s.dtype)
         if self.causal:
@@ -69,29 +69,29 @@ class ScaledDotProductAttention(FusedFunction):
         if mask:
             self.mask_shape = mask[0].shape
         attn = p if keep is None else apply_keep_mask(xp, p, keep, keep_scale(self.dropout_p))
-        return xp.matmul(attn, v)  # (..., Tq, Dv)
+        return device.matmul(attn, v)  # (..., Tq, Dv)
 
     def array_backward(self, g):
-        xp, need = self.xp, self.needs_input_grad
+        xp, device, need = self.xp, self.device, self.needs_input_grad
         q, k, v, p, keep = self.saved
         dropout_scale = keep_scale(self.dropout_p)
         dv = None
         if need[2]:
             attn = p if keep is None else apply_keep_mask(xp, p, keep, dropout_scale)
-            dv = xp.matmul(xp.matrix_transpose(attn), g)  # (..., Tk, Dv)
+            dv = device.matmul(xp.matrix_transpose(attn), g)  # (..., Tk, Dv)
         if not (need[0] or need[1] or any(need[3:])):
             return (None, None, dv) + (None,) * len(need[3:])
-        ds = xp.matmul(g, xp.matrix_transpose(v))  # (..., Tq, Tk), dL/da
+        ds = device.matmul(g, xp.matrix_transpose(v))  # (..., Tq, Tk), dL/da
         if keep is not None:
             ds = apply_keep_mask(xp, ds, keep, dropout_scale)  # dL/dp
         ds -= dot_axis(xp, ds, p, -1)
         ds *= p  # dL/ds = p (dp - rowsum(dp p))
         dq = dk = None
         if need[0]:
-            dq = xp.matmul(ds, k)
+            dq = device.matmul(ds, k)
             dq *= self.scale
         if need[1]:
-            dk = xp.matmul(xp.matrix_transpose(ds), q)
+            dk = device.matmul(xp.matrix_transpose(ds), q)
             dk *= self.scale
         if len(need) == 3:
             return dq, dk, dv
