@@ -3,9 +3,11 @@
 One training step is forward + backward + AdamW step on a random batch; both models
 have the same config, the same weights and the same thread count (the machine's cores).
 Rounds alternate between the two so machine noise hits both alike; the per-step time is
-the median over rounds. MFU (model FLOPs utilisation) is the model's training FLOPs per
-second (`GPT.flops_per_token`, the PaLM accounting) over the machine's float32 matmul
-peak, measured here with a large NumPy GEMM.
+the median over rounds. Beside the wall-clock time, the CPU time the process spent per
+step (all its threads) shows the work each engine does, which a busy machine inflates
+less. MFU (model FLOPs utilisation) is the model's training FLOPs per second
+(`GPT.flops_per_token`, the PaLM accounting) over the machine's float32 matmul peak,
+measured here with a large NumPy GEMM.
 
     python -m benchmarks.bench_gpt_speed [--configs tiny small] [--rounds 5]
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 import minigrad
+from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
 from minigrad.optim import AdamW
 from tests.torch_gpt import from_minigrad
@@ -41,20 +44,11 @@ CONFIGS = {
 RESULTS = Path(__file__).parent / "results" / "gpt_speed.json"
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 GEMM throughput of NumPy's BLAS on this machine."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b  # warm up
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of fn()."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def training_step(model, optimizer, ids, targets):
@@ -89,14 +83,16 @@ def bench_config(name: str, spec: dict, rounds: int) -> dict:
     n = spec["steps_per_round"]
     for _ in range(rounds):
         for engine, step in steps.items():
-            times[engine].append(_timed(lambda step=step: [step() for _ in range(n)]) / n)
+            wall, cpu = timed(lambda step=step: [step() for _ in range(n)])
+            times[engine].append((wall / n, cpu / n))
     result = {"config": spec["model"], "batch_size": B,
               "flops_per_token": model.flops_per_token(),
               "parameters": model.num_parameters()}
     for engine, samples in times.items():
-        step_time = statistics.median(samples)
+        step_time = statistics.median(wall for wall, _ in samples)
         result[engine] = {"step_s": step_time, "tokens_per_s": B * T / step_time,
-                          "step_s_samples": samples}
+                          "cpu_s_per_step": statistics.median(cpu for _, cpu in samples),
+                          "step_s_samples": [wall for wall, _ in samples]}
     result["speedup"] = result["torch"]["step_s"] / result["minigrad"]["step_s"]
     return result
 
@@ -110,20 +106,21 @@ def main(argv=None) -> dict:
 
     threads = os.cpu_count()
     torch.set_num_threads(threads)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_flops(size=2048, min_seconds=2.0) / 1e9
     report = {"machine": f"{platform.machine()}, {threads} cores", "threads": threads,
               "numpy": np.__version__, "torch": torch.__version__,
               "matmul_peak_gflops": peak, "results": {}}
     print(f"float32 matmul peak (NumPy, 2048^3): {peak:.1f} GFLOP/s, {threads} threads")
-    print(f"{'config':<7} {'engine':<9} {'step ms':>9} {'tokens/s':>10} {'MFU':>7} "
-          f"{'vs torch':>9}")
+    print(f"{'config':<7} {'engine':<9} {'step ms':>9} {'cpu ms':>9} {'tokens/s':>10} "
+          f"{'MFU':>7} {'vs torch':>9}")
     for name in args.configs:
         result = bench_config(name, CONFIGS[name], args.rounds)
         for engine in ("minigrad", "torch"):
             r = result[engine]
             r["mfu"] = result["flops_per_token"] * r["tokens_per_s"] / (peak * 1e9)
             ratio = result["torch"]["step_s"] / r["step_s"]
-            print(f"{name:<7} {engine:<9} {r['step_s'] * 1e3:>9.1f} {r['tokens_per_s']:>10.0f} "
+            print(f"{name:<7} {engine:<9} {r['step_s'] * 1e3:>9.1f} "
+                  f"{r['cpu_s_per_step'] * 1e3:>9.1f} {r['tokens_per_s']:>10.0f} "
                   f"{r['mfu']:>7.1%} {ratio:>8.2f}x")
         report["results"][name] = result
     args.out.parent.mkdir(parents=True, exist_ok=True)

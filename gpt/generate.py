@@ -30,7 +30,8 @@ def generate(model, ids, max_new_tokens: int, temperature: float = 1.0,
     """Yield up to `max_new_tokens` new token ids continuing `ids` (a list of ints, a 1-D
     tensor or a (1, T) tensor).
 
-    generator: a `minigrad.Generator` or an int seed (same seed, same tokens).
+    generator: a `minigrad.Generator` or an int seed (same seed, same tokens); None uses
+    the CPU's default generator (seeded by `minigrad.manual_seed`).
     stop: token-id sequences; generation ends when the output ends with one of them. The
     stop sequence itself is not yielded, and tokens that might begin one are held back
     until they are known not to.
@@ -47,7 +48,9 @@ def generate(model, ids, max_new_tokens: int, temperature: float = 1.0,
     stops = [list(s) for s in (stop or [])]
     if any(not s for s in stops):
         raise ValueError("generate: stop sequences must not be empty")
-    if not isinstance(generator, minigrad.Generator):
+    if generator is None:
+        generator = minigrad.default_generator()
+    elif not isinstance(generator, minigrad.Generator):
         generator = minigrad.Generator(generator)
     cache = KVCache(model.config.n_layer, model.config.block_size) if use_cache else None
     tokens = _sampled_tokens(model, prompt, max_new_tokens, cache,

@@ -27,6 +27,8 @@ import os
 
 import numpy as np
 
+from minigrad.blas_threads import find_openblas_threads
+
 DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32",
                "int64", "uint8", "uint16", "uint32", "uint64", "bool")
 
@@ -177,36 +179,28 @@ class NumpyDevice(Device):
     has_views = True
     update_block_bytes = 1 << 18
 
-    # A stack of products smaller than this (M N K summed over the stack) runs as NumPy
-    # runs it: BLAS keeps such small products on one thread anyway.
-    stacked_matmul_min_work = 1 << 20
+    # Stacks of products of up to this much work each (M N K) run on one BLAS thread:
+    # attention's 256 x 64 x 256 products are 2^22.
+    small_product_work = 1 << 23
 
     def __init__(self):
         super().__init__("cpu", np)
-        self._stacked_matmul = _make_stacked_matmul()
+        numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+        self.blas = find_openblas_threads([numpy_libs])  # None: another BLAS
 
     def to_host(self, array) -> np.ndarray:
         # NumPy data already lives on the host: nothing moves, nothing is counted.
         return np.asarray(array)
 
     def matmul(self, a, b):
-        stacked = (self._stacked_matmul is not None and a.ndim >= 3 and a.ndim == b.ndim
-                   and a.shape[:-2] == b.shape[:-2] and a.shape[0] > 1
-                   and a.dtype == b.dtype and a.dtype.kind == "f"
-                   and a.size * b.shape[-1] >= self.stacked_matmul_min_work)
-        if not stacked:
+        """A stack of small products runs on one BLAS thread (see minigrad.blas_threads)."""
+        small_stack = (self.blas is not None and min(a.ndim, b.ndim) >= 2
+                       and max(a.ndim, b.ndim) >= 3
+                       and a.shape[-2] * a.shape[-1] * b.shape[-1] <= self.small_product_work)
+        if not small_stack:
             return np.matmul(a, b)
-        out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=a.dtype)
-        return self._stacked_matmul(a, b, out)
-
-
-def _make_stacked_matmul():
-    """The CPU's `StackedMatmul`, or None where NumPy's BLAS is not OpenBLAS."""
-    from minigrad.blas_threads import StackedMatmul, find_openblas_threads
-
-    numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    threads = find_openblas_threads([numpy_libs])
-    return None if threads is None else StackedMatmul(np.matmul, threads)
+        with self.blas.one_thread():
+            return np.matmul(a, b)
 
 
 class StrictDevice(Device):

@@ -100,6 +100,10 @@ def test_same_seed_same_tokens_and_generation_streams():
     assert a != c
     stream = generate(model, prompt(), 12, generator=3)
     assert next(stream) == a[0] and next(stream) == a[1]  # an iterator, token by token
+    minigrad.manual_seed(5)
+    d = list(generate(model, prompt(), 12))  # the default generator
+    minigrad.manual_seed(5)
+    assert list(generate(model, prompt(), 12)) == d
 
 
 def test_model_mode_is_restored_after_each_step():

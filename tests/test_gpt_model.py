@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch_gpt import from_minigrad
 
 import minigrad
 from gpt.model import GPT, GPTConfig
 from minigrad.optim import AdamW
-from tests.torch_gpt import from_minigrad
 
 torch.set_num_threads(1)  # tiny ops: threads only add overhead on a busy 2-core machine
 
@@ -243,4 +243,4 @@ def test_overfits_one_batch():
         _, loss = model(ids, targets)
         loss.backward()
         optimizer.step()
-    assert loss.item() < 0.05
+    assert loss.item() < 0.02  # from ln(50) = 3.9

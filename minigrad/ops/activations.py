@@ -77,10 +77,9 @@ class GELU(Function):
             # 0.5 x (1 + tanh(u)), u = sqrt(2/pi) x (1 + 0.044715 x^2), computed in place:
             # one temporary instead of one per operator (GELU is a hot op in GPTs)
             u = a * a
-            u *= _GELU_CUBIC
-            u += 1
+            u *= _GELU_CUBIC * _SQRT_2_OVER_PI
+            u += _SQRT_2_OVER_PI
             u *= a
-            u *= _SQRT_2_OVER_PI
             t = xp.tanh(u)
             self.save_for_backward(a, t)
             out = t + 1
