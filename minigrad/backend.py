@@ -16,8 +16,9 @@ Host transfers go through `Device.to_host` only; each one is counted in
 beyond the ones the user asked for. Device backends also count uploads of host data
 (`Device.host_uploads`: the batch each step, nothing else).
 
-`Device.kernels` maps an op name to a fused device kernel (see `minigrad.cuda`); fused
-ops look theirs up and otherwise run their array-API code. It is empty on cpu/strict.
+`Device.kernels` maps an op name to a fused device kernel (see `minigrad.cuda`, and
+`minigrad.cpu_kernels` for NumPy's); fused ops look theirs up and otherwise run their
+array-API code. It is empty on 'strict'.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Device:
         self.host_uploads = 0
         # Fused-op kernels by op name ("softmax", "cross_entropy", ...): objects with
         # forward(fn, *arrays) and backward(fn, *grads) that replace the array-API code
-        # of `minigrad.nn.functional`'s ops. Empty on the CPU; a GPU backend fills it.
+        # of `minigrad.nn.functional`'s ops. Empty unless the backend fills it.
         self.kernels: dict = {}
 
     def __repr__(self) -> str:
@@ -185,6 +186,9 @@ class NumpyDevice(Device):
 
     def __init__(self):
         super().__init__("cpu", np)
+        from minigrad.cpu_kernels import cpu_kernels  # imports this module: not at the top
+
+        self.kernels = cpu_kernels()
         numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
         self.blas = find_openblas_threads([numpy_libs])  # None: another BLAS
 

@@ -9,7 +9,7 @@
 The bias corrections undo the moments' start at zero. This is PyTorch's formulation,
 step for step, so trajectories match it to rounding.
 
-GPU fusion point: if the device offers `device.kernels["adamw"]`, AdamW updates (and
+Fusion point: if the device offers `device.kernels["adamw"]`, AdamW updates (and
 Adam updates without weight decay, the same rule) call
 
     kernel(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step)

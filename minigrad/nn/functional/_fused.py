@@ -3,7 +3,8 @@
 A fused op is one graph node for what would otherwise be a chain of primitive ops, with
 a backward worked out by hand. Its array-API code (`array_forward` / `array_backward`)
 runs on every backend. A device may also register a faster kernel under the op's name
-in `device.kernels` (the CuPy backend does; the dict is empty on 'cpu' and 'strict'):
+in `device.kernels` (CuPy's CUDA kernels, NumPy's `minigrad/cpu_kernels.py`; none on
+'strict'):
 
     kernel.forward(fn, *arrays) -> output array(s)
     kernel.backward(fn, *grads) -> input gradient(s)

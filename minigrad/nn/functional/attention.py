@@ -11,14 +11,24 @@ a float mask is added as given, and `causal=True` adds a cached (Tq, Tk) 0 / -in
 matrix (key j visible to query i when j <= i, top-left aligned as PyTorch's is_causal).
 A query that sees no key at all gets zero output and zero gradients, as in PyTorch.
 
-Backward, written out (no autograd through the softmax), with g = dL/dout:
+Causal attention runs in row blocks of QUERY_BLOCK queries: the block of queries
+[i0, i1) only sees keys [0, i1), so its scores, softmax and products stop there and the
+masked upper triangle is never computed except within the diagonal block (about
+(n + 1) / 2n of the work for n blocks: 62.5% for T = 256). Each row of a block has all its
+visible keys, so the softmax needs no rescaling across blocks. Without `causal` the
+queries form one block.
+
+Backward, written out (no autograd through the softmax), per block, with g = dL/dout:
 
     dv = a^T g
     da = g v^T;  dp = da * keep / (1 - dropout_p)
     ds = p * (dp - rowsum(dp * p))      (the softmax backward)
     dq = ds k * scale;  dk = ds^T q * scale;  dmask = ds (summed to the mask's shape)
 
-Saved: q, k, v (inputs, alive anyway), p (..., Tq, Tk) and the boolean dropout mask.
+rowsum(dp * p) = rowsum(g * out) (FlashAttention's identity: out = a v), Tq Dv products
+instead of Tq Tk. dk and dv sum the blocks' contributions to their leading key rows.
+
+Saved: q * scale, k, v, out, the blocks' p (..., rows, keys) and the boolean dropout mask.
 """
 
 from __future__ import annotations
@@ -43,6 +53,10 @@ from minigrad.ops.indexing import where
 from minigrad.random import Generator, default_generator
 from minigrad.tensor import Tensor
 
+# Queries per row block of causal attention: a block computes scores only against the
+# keys its last query sees, so the masked upper triangle is (mostly) never computed.
+QUERY_BLOCK = 64
+
 
 class ScaledDotProductAttention(FusedFunction):
     def __init__(self, scale: float, causal: bool, dropout_p: float,
@@ -50,53 +64,114 @@ class ScaledDotProductAttention(FusedFunction):
         self.scale, self.causal = scale, causal
         self.dropout_p, self.generator = dropout_p, generator
 
+    def row_blocks(self, tq: int, tk: int):
+        """(rows, key_end, diagonal) per block of queries: the rows see keys [0, key_end),
+        and columns [diagonal, key_end) of the block need the causal mask. Without `causal`
+        (or without queries) one block of all rows sees all keys."""
+        if not self.causal or tq == 0:
+            return [(slice(0, tq), tk, tk)]
+        blocks = []
+        for start in range(0, tq, QUERY_BLOCK):
+            stop = min(start + QUERY_BLOCK, tq)
+            blocks.append((slice(start, stop), min(stop, tk), min(start, tk)))
+        return blocks
+
     def array_forward(self, q, k, v, *mask):
         xp, device = self.xp, self.device
-        s = device.matmul(q * self.scale, xp.matrix_transpose(k))  # (..., Tq, Tk)
-        if mask:
-            s += mask_bias(device, mask[0], s.dtype)
-        if self.causal:
-            s += causal_bias(device, s.shape[-2], s.shape[-1], backend.dtype_name(s.dtype))
-        row_max = xp.max(s, axis=-1, keepdims=True)  # (..., Tq, 1)
-        s -= xp.where(row_max == -math.inf, 0.0, row_max)  # a fully masked row stays -inf
-        p = xp.exp(s)  # (..., Tq, Tk); 0 where masked
-        total = sum_last(device, p)
-        p *= 1.0 / xp.where(total > 0, total, 1.0)  # softmax; a fully masked row stays 0
-        keep = None
-        if self.dropout_p:
-            keep = draw_keep_mask(self.generator, p.shape, p.dtype, self.dropout_p)
-        self.save_for_backward(q, k, v, p, keep)
+        tq, tk = q.shape[-2], k.shape[-2]
+        scores_shape = q.shape[:-1] + (tk,)  # (..., Tq, Tk)
+        q_scaled = q * self.scale  # (..., Tq, D): Tq D multiplies instead of Tq Tk
+        bias = None
         if mask:
             self.mask_shape = mask[0].shape
-        attn = p if keep is None else apply_keep_mask(xp, p, keep, keep_scale(self.dropout_p))
-        return device.matmul(attn, v)  # (..., Tq, Dv)
+            bias = xp.broadcast_to(mask_bias(device, mask[0], q.dtype), scores_shape)
+        keep = None
+        if self.dropout_p:  # drawn whole, so a seed gives the same mask as the composite
+            keep = draw_keep_mask(self.generator, scores_shape, q.dtype, self.dropout_p)
+        causal_mask = (causal_bias(device, tq, tk, backend.dtype_name(q.dtype)) if self.causal
+                       else None)  # (Tq, Tk) 0 / -inf
+        probs, outs = [], []
+        for rows, key_end, diagonal in self.row_blocks(tq, tk):
+            keys = slice(0, key_end)
+            s = device.matmul(q_scaled[..., rows, :],
+                              xp.matrix_transpose(k[..., keys, :]))  # (..., rows, keys)
+            if bias is not None:
+                s += bias[..., rows, keys]
+            if causal_mask is not None and diagonal < key_end:  # masked keys: diagonal block
+                s[..., diagonal:key_end] += causal_mask[rows, diagonal:key_end]
+            p = softmax_rows(device, s)
+            probs.append(p)
+            attn = p if keep is None else apply_keep_mask(
+                xp, p, keep[..., rows, keys], keep_scale(self.dropout_p))
+            outs.append(device.matmul(attn, v[..., keys, :]))  # (..., rows, Dv)
+        out = outs[0] if len(outs) == 1 else xp.concat(outs, axis=-2)  # (..., Tq, Dv)
+        self.save_for_backward(q_scaled, k, v, out, tuple(probs), keep)
+        return out
 
     def array_backward(self, g):
         xp, device, need = self.xp, self.device, self.needs_input_grad
-        q, k, v, p, keep = self.saved
+        q_scaled, k, v, out, probs, keep = self.saved
+        tq, tk = q_scaled.shape[-2], k.shape[-2]
         dropout_scale = keep_scale(self.dropout_p)
-        dv = None
-        if need[2]:
-            attn = p if keep is None else apply_keep_mask(xp, p, keep, dropout_scale)
-            dv = device.matmul(xp.matrix_transpose(attn), g)  # (..., Tk, Dv)
-        if not (need[0] or need[1] or any(need[3:])):
-            return (None, None, dv) + (None,) * len(need[3:])
-        ds = device.matmul(g, xp.matrix_transpose(v))  # (..., Tq, Tk), dL/da
-        if keep is not None:
-            ds = apply_keep_mask(xp, ds, keep, dropout_scale)  # dL/dp
-        ds -= dot_axis(xp, ds, p, -1)
-        ds *= p  # dL/ds = p (dp - rowsum(dp p))
-        dq = dk = None
+        want_scores = need[0] or need[1] or any(need[3:])
+        # rowsum(dp * p) = rowsum(g * out): Tq Dv products instead of Tq Tk
+        g_dot_out = dot_axis(xp, g, out, -1) if want_scores else None  # (..., Tq, 1)
+        dq_rows, dk, dv = [], None, None
+        dmask = device.zeros(out.shape[:-1] + (tk,), out.dtype) if any(need[3:]) else None
+        # The last block sees the most keys: it starts dk and dv, the others add to them.
+        blocks = list(zip(self.row_blocks(tq, tk), probs, strict=True))
+        for (rows, key_end, _), p in reversed(blocks):
+            keys = slice(0, key_end)
+            g_rows = g[..., rows, :]  # (..., rows, Dv)
+            block_keep = None if keep is None else keep[..., rows, keys]
+            if need[2]:
+                attn = p if keep is None else apply_keep_mask(xp, p, block_keep, dropout_scale)
+                dv = add_to_leading_rows(device, dv, device.matmul(xp.matrix_transpose(attn),
+                                                                   g_rows), v.shape)
+            if not want_scores:
+                continue
+            ds = device.matmul(g_rows, xp.matrix_transpose(v[..., keys, :]))  # dL/da
+            if block_keep is not None:
+                ds = apply_keep_mask(xp, ds, block_keep, dropout_scale)  # dL/dp
+            ds -= g_dot_out[..., rows, :]
+            ds *= p  # dL/ds = p (dp - rowsum(dp p))
+            if need[0]:
+                dq_rows.append(device.matmul(ds, k[..., keys, :]))  # (..., rows, D)
+            if need[1]:
+                dk = add_to_leading_rows(device, dk, device.matmul(xp.matrix_transpose(ds),
+                                                                   q_scaled[..., rows, :]), k.shape)
+            if dmask is not None:
+                dmask[..., rows, keys] = ds
+        dq = None
         if need[0]:
-            dq = device.matmul(ds, k)
-            dq *= self.scale
-        if need[1]:
-            dk = device.matmul(xp.matrix_transpose(ds), q)
-            dk *= self.scale
+            dq = dq_rows[0] if len(dq_rows) == 1 else xp.concat(dq_rows[::-1], axis=-2)
+            dq *= self.scale  # dk has it already: q_scaled = q * scale
         if len(need) == 3:
             return dq, dk, dv
-        dmask = sum_to(xp, ds, self.mask_shape) if need[3] else None
-        return dq, dk, dv, dmask
+        return dq, dk, dv, None if dmask is None else sum_to(xp, dmask, self.mask_shape)
+
+
+def add_to_leading_rows(device, total, part, shape):
+    """`total` (shape (..., N, C)) with `part` (..., n, C) added to its first n rows; a None
+    total starts from `part` itself when n = N, else from zeros."""
+    if total is None:
+        if part.shape == shape:
+            return part
+        total = device.zeros(shape, part.dtype)
+    total[..., :part.shape[-2], :] += part
+    return total
+
+
+def softmax_rows(device, s):
+    """Softmax over the last axis, in place on the scores `s` (consumed): a row that is
+    all -inf (a query that sees no key) becomes zeros."""
+    xp = device.xp
+    row_max = xp.max(s, axis=-1, keepdims=True)  # (..., rows, 1)
+    s -= xp.where(row_max == -math.inf, 0.0, row_max)  # a fully masked row stays -inf
+    p = xp.exp(s)  # 0 where masked
+    total = sum_last(device, p)
+    p *= 1.0 / xp.where(total > 0, total, 1.0)
+    return p
 
 
 def mask_bias(device, mask, dtype):
