@@ -117,6 +117,12 @@ def inputs(s: Shapes, seed: int = 0) -> dict:
     }
 
 
+def clear(*tensors) -> None:
+    """Reset .grad (minigrad and torch alike) so each timed backward starts from none."""
+    for tensor in tensors:
+        tensor.grad = None
+
+
 def minigrad_calls(device: str, s: Shapes, data: dict) -> tuple[dict, object]:
     """workload -> a closure running one forward + backward on `device`; and the GPT."""
     t = lambda name, grad=False: minigrad.tensor(data[name], device=device, requires_grad=grad)
@@ -127,10 +133,6 @@ def minigrad_calls(device: str, s: Shapes, data: dict) -> tuple[dict, object]:
     model = GPT(s.config, generator=minigrad.Generator(0)).to(device)
     opt = optim.AdamW(model.optimizer_groups(0.1), lr=1e-4)
     ids, nxt = t("ids"), t("next")
-
-    def clear(*tensors):
-        for tensor in tensors:
-            tensor.grad = None
 
     def train_step():
         opt.zero_grad()
@@ -160,10 +162,6 @@ def torch_calls(device: str, s: Shapes, data: dict, model) -> dict:
     twin = from_minigrad(model, dtype=torch.float32).to(device)
     opt = torch.optim.AdamW(twin.optimizer_groups(0.1), lr=1e-4)
     ids, nxt = t("ids"), t("next")
-
-    def clear(*tensors):
-        for tensor in tensors:
-            tensor.grad = None
 
     def train_step():
         opt.zero_grad()

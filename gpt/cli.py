@@ -43,7 +43,7 @@ from gpt.run import (
 from gpt.runlog import LOGGERS, LoggerUnavailable, make_loggers
 from gpt.train import BATCHINGS, TrainConfig, Trainer, make_batches
 
-# The default `python -m gpt train` (with TrainConfig's defaults: 2000 steps of 16 x 64
+# The default `python -m gpt train` (with TrainConfig's defaults: 3000 steps of 16 x 64
 # tokens): about five minutes on two CPU cores, long enough for recognisable words and
 # Python syntax (figures in benchmarks/RESULTS.md, "GPT quality").
 DEFAULT_MODEL = {"block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1}

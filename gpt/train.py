@@ -48,7 +48,7 @@ BATCHINGS = ("random", "sliding")
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 16
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 1e-3
