@@ -49,14 +49,16 @@ class AttentionKernel:
             return False
         return tiles(q.shape[3], 8 if compute_dtype(q) == "float64" else 4) is not None
 
+    def _layout(self, q, k, scale):
+        """What both passes start from: namespace, compute dtype, shapes, scale, tiles."""
+        dtype = compute_dtype(q)
+        d = q.shape[3]
+        scale = d ** -0.5 if scale is None else scale
+        return self.library.xp, dtype, q.shape, k.shape[2], scale, self._defines(d, dtype)
+
     def forward(self, q, k, v, causal: bool = False, scale: float | None = None):
         """q (B, H, Tq, D), k, v (B, H, Tk, D) -> out (B, H, Tq, D), lse (B, H, Tq)."""
-        xp = self.library.xp
-        dtype = compute_dtype(q)
-        b, h, tq, d = q.shape
-        tk = k.shape[2]
-        scale = d ** -0.5 if scale is None else scale
-        defines = self._defines(d, dtype)
+        xp, dtype, (b, h, tq, d), tk, scale, defines = self._layout(q, k, scale)
         qc, kc, vc = (prepare(xp, a, dtype) for a in (q, k, v))
         out = xp.empty((b, h, tq, d), dtype=dtype)
         lse = xp.empty((b, h, tq), dtype=dtype)
@@ -70,12 +72,7 @@ class AttentionKernel:
     def backward(self, q, k, v, out, lse, dout, causal: bool = False,
                  scale: float | None = None):
         """-> dq, dk, dv for the gradient `dout` of the output."""
-        xp = self.library.xp
-        dtype = compute_dtype(q)
-        b, h, tq, d = q.shape
-        tk = k.shape[2]
-        scale = d ** -0.5 if scale is None else scale
-        defines = self._defines(d, dtype)
+        xp, dtype, (b, h, tq, d), tk, scale, defines = self._layout(q, k, scale)
         qc, kc, vc, outc, doc = (prepare(xp, a, dtype) for a in (q, k, v, out, dout))
         lse = prepare(xp, lse, dtype)
         delta = xp.ascontiguousarray(xp.sum(doc * outc, axis=-1))  # (B, H, Tq)
