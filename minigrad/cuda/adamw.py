@@ -13,18 +13,18 @@ import math
 
 import numpy as np
 
-from minigrad.cuda.launch import NATIVE, c_long, c_scalar, ceil_div, prepare, scalar_t
+from minigrad.cuda.launch import NATIVE, Kernel, c_long, c_scalar, ceil_div, prepare
 
 THREADS = 256
 MAX_BLOCKS = 65536  # grid-stride loop covers the rest
 
 
-class AdamWKernel:
+class AdamWKernel(Kernel):
     source = "adamw.cu"
     kernels = ("adamw_update",)  # the functions it launches
 
     def __init__(self, library, fallback):
-        self.library = library
+        super().__init__(library)
         self.fallback = fallback
 
     def __call__(self, param, grad, exp_avg, exp_avg_sq, lr: float, beta1: float,
@@ -41,7 +41,7 @@ class AdamWKernel:
             return
         hyper = (lr, beta1, beta2, eps, weight_decay, lr / (1 - beta1 ** step),
                  math.sqrt(1 - beta2 ** step))
-        self.library.function(self.source, "adamw_update", SCALAR_T=scalar_t(dtype))(
+        self.function("adamw_update", dtype)(
             (min(MAX_BLOCKS, ceil_div(n, THREADS)),), (THREADS,),
             (param, prepare(self.library.xp, grad, dtype), exp_avg, exp_avg_sq, c_long(n),
              *(c_scalar(h, dtype) for h in hyper)))

@@ -8,7 +8,7 @@ compiled per head size, with tiles chosen to fit 48 KiB of static shared memory.
 
 from __future__ import annotations
 
-from minigrad.cuda.launch import c_int, c_scalar, ceil_div, compute_dtype, prepare, scalar_t
+from minigrad.cuda.launch import Kernel, c_int, c_scalar, ceil_div, compute_dtype, prepare
 
 SHARED_BYTES = 48 * 1024
 FORWARD_TILES = ((64, 32), (32, 32), (32, 16), (16, 16), (16, 8), (8, 8))  # (queries, keys)
@@ -30,16 +30,10 @@ def tiles(head_dim: int, itemsize: int) -> dict | None:
             "BWD_B": backward}
 
 
-class AttentionKernel:
+class AttentionKernel(Kernel):
     source = "attention.cu"
     kernels = ("attention_forward", "attention_backward_dkdv",
                "attention_backward_dq")  # the functions it launches
-
-    def __init__(self, library):
-        self.library = library
-
-    def _function(self, name: str, dtype: str, defines: dict):
-        return self.library.function(self.source, name, SCALAR_T=scalar_t(dtype), **defines)
 
     def supports(self, q, k, v) -> bool:
         """Whether the kernel handles these shapes (same batch/heads/head size for q, k, v)."""
@@ -63,7 +57,7 @@ class AttentionKernel:
         out = xp.empty((b, h, tq, d), dtype=dtype)
         lse = xp.empty((b, h, tq), dtype=dtype)
         if b * h and tq:
-            self._function("attention_forward", dtype, defines)(
+            self.function("attention_forward", dtype, **defines)(
                 (b * h, ceil_div(tq, defines["FWD_BM"])), (defines["FWD_BM"],),
                 (qc, kc, vc, out, lse, c_int(tq), c_int(tk), c_scalar(scale, dtype),
                  c_int(causal)))
@@ -81,12 +75,12 @@ class AttentionKernel:
         dv = xp.empty((b, h, tk, d), dtype=dtype)
         block = defines["BWD_B"]
         if b * h and tk:
-            self._function("attention_backward_dkdv", dtype, defines)(
+            self.function("attention_backward_dkdv", dtype, **defines)(
                 (b * h, ceil_div(tk, block)), (block,),
                 (qc, kc, vc, doc, lse, delta, dk, dv, c_int(tq), c_int(tk),
                  c_scalar(scale, dtype), c_int(causal)))
         if b * h and tq:
-            self._function("attention_backward_dq", dtype, defines)(
+            self.function("attention_backward_dq", dtype, **defines)(
                 (b * h, ceil_div(tq, block)), (block,),
                 (qc, kc, vc, doc, lse, delta, dq, c_int(tq), c_int(tk),
                  c_scalar(scale, dtype), c_int(causal)))

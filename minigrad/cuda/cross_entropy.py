@@ -8,25 +8,19 @@ log-sum-exp, the only thing the backward needs besides the logits. Reductions ov
 from __future__ import annotations
 
 from minigrad.cuda.launch import (
+    Kernel,
     c_int,
     c_long,
     c_scalar,
     compute_dtype,
     prepare,
     row_threads,
-    scalar_t,
 )
 
 
-class CrossEntropyKernel:
+class CrossEntropyKernel(Kernel):
     source = "cross_entropy.cu"
     kernels = ("cross_entropy_forward", "cross_entropy_backward")  # the functions it launches
-
-    def __init__(self, library):
-        self.library = library
-
-    def _function(self, name: str, dtype: str):
-        return self.library.function(self.source, name, SCALAR_T=scalar_t(dtype))
 
     def forward(self, logits, targets, ignore_index: int = -100, label_smoothing: float = 0.0):
         """logits (N, C), targets (N,) -> losses (N,), lse (N,), in the logits' dtype."""
@@ -38,7 +32,7 @@ class CrossEntropyKernel:
         losses = xp.empty((n,), dtype=dtype)
         lse = xp.empty((n,), dtype=dtype)
         if n:
-            self._function("cross_entropy_forward", dtype)(
+            self.function("cross_entropy_forward", dtype)(
                 (n,), (row_threads(c),),
                 (x, t, losses, lse, c_int(c), c_long(ignore_index),
                  c_scalar(label_smoothing, dtype)))
@@ -53,7 +47,7 @@ class CrossEntropyKernel:
         x = prepare(xp, logits, dtype)
         grad = xp.empty((n, c), dtype=dtype)
         if n:
-            self._function("cross_entropy_backward", dtype)(
+            self.function("cross_entropy_backward", dtype)(
                 (n,), (row_threads(c),),
                 (x, prepare(xp, targets, "int64"), prepare(xp, lse, dtype),
                  prepare(xp, grad_losses, dtype), grad, c_int(c), c_long(ignore_index),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigrad.cuda.launch import c_int, c_long, ceil_div, compute_dtype, prepare, scalar_t
+from minigrad.cuda.launch import Kernel, c_int, c_long, ceil_div, compute_dtype, prepare
 
 THREADS = 256
 MAX_BLOCKS = 65536  # grid-stride loops cover the rest
@@ -14,17 +14,14 @@ def _approximate_flag(approximate: str) -> int:
     return int(approximate == "tanh")
 
 
-class GeluKernel:
+class GeluKernel(Kernel):
     source = "gelu.cu"
     kernels = ("gelu_forward", "gelu_backward")  # the functions it launches
-
-    def __init__(self, library):
-        self.library = library
 
     def _launch(self, name: str, dtype: str, n: int, args: tuple) -> None:
         if n:
             blocks = min(MAX_BLOCKS, ceil_div(n, THREADS))
-            self.library.function(self.source, name, SCALAR_T=scalar_t(dtype))(
+            self.function(name, dtype)(
                 (blocks,), (THREADS,), args)
 
     def forward(self, x, approximate: str = "none"):

@@ -50,3 +50,19 @@ def ceil_div(a: int, b: int) -> int:
 def row_threads(length: int, per_thread: int = 4, most: int = 512) -> int:
     """Threads for one block per row: about `per_thread` elements each, a multiple of 32."""
     return min(most, 32 * max(1, ceil_div(length, 32 * per_thread)))
+
+
+class Kernel:
+    """Base of the kernel wrappers: one .cu source whose functions compile per variant."""
+
+    source = ""
+    kernels = ()  # the functions it launches
+
+    def __init__(self, library):
+        self.library = library
+
+    def function(self, name: str, dtype: str | None = None, **defines):
+        """The compiled `name` for scalar type `dtype` (#define SCALAR_T) and other #defines."""
+        if dtype is not None:
+            defines["SCALAR_T"] = scalar_t(dtype)
+        return self.library.function(self.source, name, **defines)

@@ -8,6 +8,7 @@ reduced per chunk of rows on the device and then over the chunks).
 from __future__ import annotations
 
 from minigrad.cuda.launch import (
+    Kernel,
     c_int,
     c_long,
     c_scalar,
@@ -15,23 +16,16 @@ from minigrad.cuda.launch import (
     compute_dtype,
     prepare,
     row_threads,
-    scalar_t,
 )
 
 ROWS_PER_CHUNK = 64  # rows summed by one block of the weight/bias gradient kernel
 PARAM_THREADS = 256  # columns per block of that kernel
 
 
-class LayerNormKernel:
+class LayerNormKernel(Kernel):
     source = "layer_norm.cu"
     kernels = ("layer_norm_forward", "layer_norm_backward_input",
                "layer_norm_backward_params")  # the functions it launches
-
-    def __init__(self, library):
-        self.library = library
-
-    def _function(self, name: str, dtype: str):
-        return self.library.function(self.source, name, SCALAR_T=scalar_t(dtype))
 
     def forward(self, x, weight=None, bias=None, eps: float = 1e-5):
         """x (N, D) -> y (N, D), mean (N,), rstd (N,)."""
@@ -45,7 +39,7 @@ class LayerNormKernel:
         mean = xp.empty((n,), dtype=dtype)
         rstd = xp.empty((n,), dtype=dtype)
         if n:
-            self._function("layer_norm_forward", dtype)(
+            self.function("layer_norm_forward", dtype)(
                 (n,), (row_threads(d),),
                 (xc, w, b, y, mean, rstd, c_int(d), c_scalar(eps, dtype),
                  c_int(weight is not None), c_int(bias is not None)))
@@ -61,7 +55,7 @@ class LayerNormKernel:
         w = xc if weight is None else prepare(xp, weight, dtype)
         dx = xp.empty((n, d), dtype=dtype)
         if n:
-            self._function("layer_norm_backward_input", dtype)(
+            self.function("layer_norm_backward_input", dtype)(
                 (n,), (row_threads(d),),
                 (dyc, xc, w, mean, rstd, dx, c_int(d), c_int(weight is not None)))
         dx = dx.astype(x.dtype, copy=False)
@@ -71,7 +65,7 @@ class LayerNormKernel:
         partial_w = xp.zeros((chunks, d), dtype=dtype)
         partial_b = xp.zeros((chunks, d), dtype=dtype)
         if n:
-            self._function("layer_norm_backward_params", dtype)(
+            self.function("layer_norm_backward_params", dtype)(
                 (ceil_div(d, PARAM_THREADS), chunks), (PARAM_THREADS,),
                 (dyc, xc, mean, rstd, partial_w, partial_b, c_long(n), c_int(d),
                  c_int(ROWS_PER_CHUNK)))

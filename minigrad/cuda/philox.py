@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from minigrad.cuda.launch import c_long, ceil_div
+from minigrad.cuda.launch import Kernel, c_long, ceil_div
 
 THREADS = 256
 MAX_RANGE = 2 ** 32
@@ -22,13 +22,10 @@ def values_per_counter(kind: str, dtype: str) -> int:
     return 2 if kind != "integers" and dtype == "float64" else 4
 
 
-class PhiloxKernel:
+class PhiloxKernel(Kernel):
     source = "philox.cu"
     kernels = ("philox_uniform_float", "philox_uniform_double", "philox_normal_float",
                "philox_normal_double", "philox_integers")  # the functions it launches
-
-    def __init__(self, library):
-        self.library = library
 
     def _draw(self, kind: str, shape, dtype: str, seed: int, offset: int, extra=()):
         xp = self.library.xp
@@ -39,7 +36,7 @@ class PhiloxKernel:
         counters = ceil_div(n, per)
         if n:
             suffix = "" if kind == "integers" else "_double" if dtype == "float64" else "_float"
-            self.library.function(self.source, f"philox_{kind}{suffix}")(
+            self.function(f"philox_{kind}{suffix}")(
                 (ceil_div(counters, THREADS),), (THREADS,),
                 (out, c_long(n), np.uint64(seed), np.uint64(offset), *extra))
         return xp.reshape(out, tuple(shape)), offset + counters
