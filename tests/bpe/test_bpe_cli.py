@@ -12,7 +12,7 @@ import bpe
 from bpe.cli import main
 from bpe.corpus import builtin_corpus
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
