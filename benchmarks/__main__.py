@@ -2,8 +2,10 @@
 
 Each ``benchmarks/bench_<name>.py`` module is a subcommand, its underscores written as
 dashes (bench_gpt_speed -> ``gpt-speed``); the options after the name go to that
-module's ``main``. ``python -m benchmarks`` alone lists them with their first docstring
-line; ``python -m benchmarks <name> --help`` shows a benchmark's options.
+module's ``main(argv)``, whose return value is the exit status. They all time, print and
+save through ``benchmarks/timing.py``. ``python -m benchmarks`` alone lists them with
+their first docstring line; ``python -m benchmarks <name> --help`` shows a benchmark's
+options.
 """
 
 from __future__ import annotations
@@ -41,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown benchmark {name!r}; one of: {', '.join(known)}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"benchmarks.{known[name].stem}")
-    module.main(rest)
-    return 0
+    return module.main(rest)
 
 
 if __name__ == "__main__":

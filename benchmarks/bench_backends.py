@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
-import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -43,9 +42,11 @@ import torch.nn.functional as TF
 
 import minigrad
 import minigrad.nn.functional as F
+from benchmarks.timing import Timing, interleave, print_table, time_calls, write_report
 from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
 from minigrad import optim
+from minigrad.io.atomic import atomic_write
 from tests.torch_gpt import from_minigrad
 
 RESULTS = Path(__file__).parent / "results"
@@ -181,38 +182,33 @@ def torch_calls(device: str, s: Shapes, data: dict, model) -> dict:
 
 
 # -- timing ---------------------------------------------------------------------------------
-def timer(engine: str):
-    """A function (call, repeats) -> seconds per call, right for the engine's device."""
+def cuda_events(engine: str):
+    """(a new CUDA timing event, seconds between two recorded events) for the engine."""
     if engine == "minigrad-cupy":
         import cupy
 
-        def gpu_time(call, repeats):
-            start, end = cupy.cuda.Event(), cupy.cuda.Event()
-            start.record()
-            for _ in range(repeats):
-                call()
-            end.record()
-            end.synchronize()
-            return cupy.cuda.get_elapsed_time(start, end) / 1e3 / repeats
-        return gpu_time
-    if engine == "torch-cuda":
-        def torch_gpu_time(call, repeats):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(repeats):
-                call()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3 / repeats
-        return torch_gpu_time
+        return cupy.cuda.Event, lambda start, end: cupy.cuda.get_elapsed_time(start, end) / 1e3
+    return (lambda: torch.cuda.Event(enable_timing=True),
+            lambda start, end: start.elapsed_time(end) / 1e3)
 
-    def cpu_time(call, repeats):
-        start = time.perf_counter()
+
+def timer(engine: str):
+    """A function (call, repeats) -> Timing per call, right for the engine's device: on a
+    GPU, "wall" is the time between CUDA events around the round (no host sync inside)."""
+    if not on_gpu(engine):
+        return time_calls
+    new_event, seconds = cuda_events(engine)
+
+    def gpu_time(call, repeats):
+        start, end = new_event(), new_event()
+        cpu = time.process_time()
+        start.record()
         for _ in range(repeats):
             call()
-        return (time.perf_counter() - start) / repeats
-    return cpu_time
+        end.record()
+        end.synchronize()
+        return Timing(seconds(start, end) / repeats, (time.process_time() - cpu) / repeats)
+    return gpu_time
 
 
 def gpu_peak_flops(engines: list[str]) -> float:
@@ -224,7 +220,7 @@ def gpu_peak_flops(engines: list[str]) -> float:
     for _ in range(3):
         a @ a
     torch.cuda.synchronize()
-    seconds = timer("torch-cuda")(lambda: a @ a, 10)
+    seconds = timer("torch-cuda")(lambda: a @ a, 10).wall
     return 2 * 4096 ** 3 / seconds
 
 
@@ -255,14 +251,11 @@ def run(preset: str, engines: list[str], rounds: int) -> dict:
         for workload in WORKLOADS:
             for _ in range(2):  # warm-up: allocation pools, kernel compilation, optimizer state
                 calls[engine][workload]()
-            once = timer(engine)(calls[engine][workload], 1)
+            once = timer(engine)(calls[engine][workload], 1).wall
             repeats[engine, workload] = int(min(MAX_REPEATS, max(1, ROUND_SECONDS / once)))
-    samples = {key: [] for key in repeats}
-    for _ in range(rounds):
-        for workload in WORKLOADS:
-            for engine in live:
-                samples[engine, workload].append(
-                    timer(engine)(calls[engine][workload], repeats[engine, workload]))
+    keys = [(engine, workload) for workload in WORKLOADS for engine in live]
+    samples = interleave({key: calls[key[0]][key[1]] for key in keys}, rounds, repeats=repeats,
+                         warmup=0, timers={key: timer(key[0]) for key in keys})
 
     results = {}
     for workload in WORKLOADS:
@@ -272,12 +265,12 @@ def run(preset: str, engines: list[str], rounds: int) -> dict:
             if reasons[engine] is not None:
                 row[engine] = {"n/a": reasons[engine]}
                 continue
-            seconds = statistics.median(samples[engine, workload])
+            seconds = samples[engine, workload].median().wall
             peak = peaks["gpu" if on_gpu(engine) else "cpu"]
             row[engine] = {"ms": seconds * 1e3, "tokens_per_s": s.M / seconds,
                            "mfu": None if flops is None else flops / seconds / peak,
                            "calls_per_round": repeats[engine, workload],
-                           "ms_samples": [t * 1e3 for t in samples[engine, workload]]}
+                           "ms_samples": [t * 1e3 for t in samples[engine, workload].wall]}
     return {"benchmark": "backends", "preset": preset, "shapes": PRESETS[preset],
             "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -304,19 +297,22 @@ def floors(results: dict, preset: str) -> dict:
     return out
 
 
-def print_table(report: dict) -> None:
+def print_report(report: dict) -> None:
     print(f"preset {report['preset']}: {report['shapes']}; CPU threads "
           f"{report['cpu_threads']}; peaks (TFLOP/s): "
           + ", ".join(f"{k} {v:.3f}" for k, v in report["peak_tflops"].items()))
-    print(f"{'workload':<14}{'engine':<16}{'ms':>10}{'tokens/s':>12}{'MFU':>8}")
+    table = []
     for workload, row in report["results"].items():
         for engine, r in row.items():
             if "n/a" in r:
-                print(f"{workload:<14}{engine:<16}  n/a ({r['n/a']})")
+                table.append([workload, engine, "n/a", "n/a", "n/a"])
                 continue
             mfu = "-" if r["mfu"] is None else f"{r['mfu']:.1%}"
-            print(f"{workload:<14}{engine:<16}{r['ms']:>10.2f}{r['tokens_per_s']:>12.0f}"
-                  f"{mfu:>8}")
+            table.append([workload, engine, f"{r['ms']:.2f}", f"{r['tokens_per_s']:.0f}", mfu])
+    print_table(["workload", "engine", "ms", "tokens/s", "MFU"], table, labels=2)
+    for engine, status in report["engines"].items():
+        if status != "measured":
+            print(f"{engine}: n/a ({status})")
     for name, f in report["floors"].items():
         got = "unmeasured" if f["ratio"] is None else f"{f['ratio']:.2f}x"
         print(f"floor {name} >= {f['floor']}x on the training step: {got}")
@@ -342,11 +338,12 @@ def plot(report: dict, path: Path) -> None:
                  + (f"; {', '.join(missing)}" if missing else "") + ")", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=list(PRESETS), default="small")
     parser.add_argument("--rounds", type=int, default=5)
@@ -354,13 +351,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=RESULTS / "backends.json")
     args = parser.parse_args(argv)
     report = run(args.preset, args.engines, args.rounds)
-    print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report)
+    write_report(args.out, report)
     plot(report, args.out.with_suffix(".png"))
-    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
-    return report
+    print(f"wrote {args.out.with_suffix('.png')}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

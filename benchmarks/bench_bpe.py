@@ -16,7 +16,7 @@ Speeds are the median over rounds; the ids are checked to be identical. CPU seco
 recorded too (training: the process, its threads and its workers; coding: this process for
 the single-threaded runs), since on a shared, busy machine wall time includes waiting.
 
-    python -m benchmarks.bench_bpe [--corpus PATH] [--vocab-sizes 8192 32768] [--rounds 3]
+    python -m benchmarks bpe [--corpus PATH] [--vocab-sizes 8192 32768] [--rounds 3] [--out P]
 
 Uses ../shared/data/shakespeare.txt when present, else Python's bundled pydoc topics.
 Prints a table and writes benchmarks/results/bpe.json.
@@ -29,12 +29,12 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchmarks.timing import Samples, Timing, print_table, timed, write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_CORPUS = REPO_ROOT.parent / "shared" / "data" / "shakespeare.txt"
@@ -81,11 +81,12 @@ vocab_size = tokenizer.get_vocab_size()
 """ + _CHILD_REPORT
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=None, help="UTF-8 text file")
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[8192, 32768])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         corpus_path, corpus_name = _corpus(args.corpus, Path(scratch))
@@ -108,10 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
         "coding": coding,
     }
     _print_table(results)
-    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS_PATH.relative_to(REPO_ROOT)}")
-    return results
+    write_report(args.out, results)
+    return 0
 
 
 def _corpus(requested: Path | None, scratch: Path) -> tuple[Path, str]:
@@ -135,16 +134,21 @@ def _run_child(script: str, corpus: Path, vocab_size: int, output: Path) -> dict
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _median(runs: list[dict]) -> tuple[float, float]:
+    """Median wall and CPU seconds of the training runs (a child reports its own, CPU time
+    of its workers included)."""
+    median = Samples([Timing(run["seconds"], run["cpu_seconds"]) for run in runs]).median()
+    return median.wall, median.cpu
+
+
 def _bench_training(corpus: Path, vocab_size: int, rounds: int, scratch: Path) -> dict:
     ours, theirs = [], []
     output = scratch / f"ours-{vocab_size}.json"
     for _ in range(rounds):
         ours.append(_run_child(TRAIN_OURS, corpus, vocab_size, output))
         theirs.append(_run_child(TRAIN_HUGGINGFACE, corpus, vocab_size, output))
-    ours_seconds = statistics.median(run["seconds"] for run in ours)
-    theirs_seconds = statistics.median(run["seconds"] for run in theirs)
-    ours_cpu = statistics.median(run["cpu_seconds"] for run in ours)
-    theirs_cpu = statistics.median(run["cpu_seconds"] for run in theirs)
+    ours_seconds, ours_cpu = _median(ours)
+    theirs_seconds, theirs_cpu = _median(theirs)
     print(f"trained vocab {vocab_size}: ours {ours_seconds:.2f}s (CPU {ours_cpu:.2f}s), "
           f"Hugging Face {theirs_seconds:.2f}s (CPU {theirs_cpu:.2f}s)", flush=True)
     return {
@@ -170,7 +174,7 @@ def _huggingface_parity(corpus: Path, vocab_size: int) -> dict:
     from tokenizers import models, pre_tokenizers, trainers
 
     from bpe import Tokenizer
-    from bpe.byte_alphabet import bytes_to_chars
+    from bpe.files import bytes_to_chars
 
     theirs = HfTokenizer(models.BPE())
     theirs.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -191,13 +195,6 @@ def _huggingface_parity(corpus: Path, vocab_size: int) -> dict:
     return {"vocab_size": vocab_size, "merges": len(their_merges), "identical": identical}
 
 
-def _timed(function, *args, **kwargs) -> tuple[float, float, object]:
-    """Wall seconds, this process's CPU seconds, and the result of the call."""
-    started, cpu = time.perf_counter(), time.process_time()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - started, time.process_time() - cpu, result
-
-
 def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
     import tiktoken
 
@@ -209,35 +206,33 @@ def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
                                  mergeable_ranks=reference.mergeable_ranks, special_tokens={})
     pieces = reference.pattern.cut(text, 1 << 18)
     workers = os.cpu_count() or 1
-    times: dict[str, list[float]] = {name: [] for name in (
+    samples = {name: Samples() for name in (
         "ours_cold", "ours_warm", "tiktoken", "ours_batch", "tiktoken_batch",
         "ours_decode", "tiktoken_decode")}
-    cpu_times: dict[str, list[float]] = {name: [] for name in times}
 
-    def timed(name, function, *args, **kwargs):
-        seconds, cpu, result = _timed(function, *args, **kwargs)
-        times[name].append(seconds)
-        cpu_times[name].append(cpu)
+    def timed_as(name, function, *args, **kwargs):
+        timing, result = timed(function, *args, **kwargs)
+        samples[name].rounds.append(timing)
         return result
 
     for _ in range(rounds):
         fresh = Tokenizer.load(tokenizer_path)
-        ids = timed("ours_cold", fresh.encode_ordinary, text)
-        warm_ids = timed("ours_warm", fresh.encode_ordinary, text)
-        their_ids = timed("tiktoken", encoding.encode_ordinary, text)
+        ids = timed_as("ours_cold", fresh.encode_ordinary, text)
+        warm_ids = timed_as("ours_warm", fresh.encode_ordinary, text)
+        their_ids = timed_as("tiktoken", encoding.encode_ordinary, text)
         assert ids == warm_ids == their_ids, "ours and tiktoken disagree"
         fresh = Tokenizer.load(tokenizer_path)
-        batch = timed("ours_batch", fresh.encode_batch, pieces, num_workers=workers)
-        their_batch = timed("tiktoken_batch", encoding.encode_ordinary_batch, pieces,
+        batch = timed_as("ours_batch", fresh.encode_batch, pieces, num_workers=workers)
+        their_batch = timed_as("tiktoken_batch", encoding.encode_ordinary_batch, pieces,
                             num_threads=workers)
         assert batch == their_batch, "batch results disagree"
-        decoded = timed("ours_decode", fresh.decode, ids)
-        their_decoded = timed("tiktoken_decode", encoding.decode, ids)
+        decoded = timed_as("ours_decode", fresh.decode, ids)
+        their_decoded = timed_as("tiktoken_decode", encoding.decode, ids)
         assert decoded == their_decoded == text
-    speeds = {name: megabytes / statistics.median(values) for name, values in times.items()}
+    speeds = {name: megabytes / times.median().wall for name, times in samples.items()}
     # CPU speeds only for the single-threaded runs (batch work happens in other processes).
-    cpu_speeds = {name: megabytes / statistics.median(values)
-                  for name, values in cpu_times.items() if "batch" not in name}
+    cpu_speeds = {name: megabytes / times.median().cpu
+                  for name, times in samples.items() if "batch" not in name}
     print(f"encoded {megabytes:.2f} MB into {len(ids)} tokens "
           f"({len(text.encode()) / len(ids):.2f} bytes/token)", flush=True)
     return {
@@ -251,36 +246,37 @@ def _bench_coding(tokenizer_path: Path, text: str, rounds: int) -> dict:
         "ours_cold_over_tiktoken": speeds["ours_cold"] / speeds["tiktoken"],
         "ours_warm_over_tiktoken": speeds["ours_warm"] / speeds["tiktoken"],
         "ours_batch_over_tiktoken_batch": speeds["ours_batch"] / speeds["tiktoken_batch"],
-        "seconds": times,
-        "cpu_seconds": cpu_times,
+        "seconds": {name: times.wall for name, times in samples.items()},
+        "cpu_seconds": {name: times.cpu for name, times in samples.items()},
     }
 
 
 def _print_table(results: dict) -> None:
     print()
-    print(f"{'training':<16}{'ours s':>8}{'HF s':>8}{'ours/HF':>9}{'ours CPU s':>12}"
-          f"{'HF CPU s':>10}{'ours MB':>9}{'HF MB':>7}")
-    for row in results["training"]:
-        print(f"{'vocab ' + str(row['vocab_size']):<16}{row['ours_seconds']:>8.2f}"
-              f"{row['huggingface_seconds']:>8.2f}{row['ours_over_huggingface']:>9.2f}"
-              f"{row['ours_cpu_seconds']:>12.2f}{row['huggingface_cpu_seconds']:>10.2f}"
-              f"{row['ours_peak_rss_mb']:>9.0f}{row['huggingface_peak_rss_mb']:>7.0f}")
+    print_table(["training", "ours s", "HF s", "ours/HF", "ours CPU s", "HF CPU s", "ours MB",
+                 "HF MB"],
+                [[f"vocab {row['vocab_size']}", f"{row['ours_seconds']:.2f}",
+                  f"{row['huggingface_seconds']:.2f}", f"{row['ours_over_huggingface']:.2f}",
+                  f"{row['ours_cpu_seconds']:.2f}", f"{row['huggingface_cpu_seconds']:.2f}",
+                  f"{row['ours_peak_rss_mb']:.0f}", f"{row['huggingface_peak_rss_mb']:.0f}"]
+                 for row in results["training"]])
     coding = results["coding"]
     speeds, cpu_speeds = coding["mb_per_s"], coding["mb_per_cpu_s"]
-    print(f"\n{'coding, vocab ' + str(coding['vocab_size']):<26}{'ours MB/s':>10}{'tiktoken':>10}"
-          f"{'ratio':>7}{'ratio by CPU time':>19}")
+    rows = []
     for label, ours, theirs in [
         ("encode, cold cache", "ours_cold", "tiktoken"),
         ("encode, warm cache", "ours_warm", "tiktoken"),
         (f"batch encode, {coding['workers']} workers", "ours_batch", "tiktoken_batch"),
         ("decode", "ours_decode", "tiktoken_decode"),
     ]:
-        by_cpu = (f"{cpu_speeds[ours] / cpu_speeds[theirs]:>19.2f}" if ours in cpu_speeds
-                  else f"{'-':>19}")
-        print(f"{label:<26}{speeds[ours]:>10.2f}{speeds[theirs]:>10.2f}"
-              f"{speeds[ours] / speeds[theirs]:>7.2f}{by_cpu}")
+        by_cpu = (f"{cpu_speeds[ours] / cpu_speeds[theirs]:.2f}" if ours in cpu_speeds
+                  else "-")
+        rows.append([label, f"{speeds[ours]:.2f}", f"{speeds[theirs]:.2f}",
+                     f"{speeds[ours] / speeds[theirs]:.2f}", by_cpu])
+    print()
+    print_table([f"coding, vocab {coding['vocab_size']}", "ours MB/s", "tiktoken", "ratio",
+                 "ratio by CPU time"], rows)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT))
-    main()
+    sys.exit(main())

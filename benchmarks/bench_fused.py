@@ -8,9 +8,9 @@ machine noise hits all alike; the reported time is the median over rounds. PyTor
 runs on as many threads as NumPy's BLAS: the core count, or OPENBLAS_NUM_THREADS when
 set (OpenBLAS reads it at import), so a single-threaded comparison is
 
-    OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_fused
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks fused
 
-    python -m benchmarks.bench_fused [--rounds 7] [--quick]
+    python -m benchmarks fused [--rounds 7] [--quick] [--out PATH]
 
 Prints a table and writes benchmarks/results/fused.json (fused_blas1.json for the
 single-threaded run).
@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
-import statistics
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,7 @@ import torch.nn.functional as TF
 
 import minigrad as mg
 import minigrad.nn.functional as F
+from benchmarks.timing import interleave, print_table, write_report
 
 RESULTS = Path(__file__).parent / "results"
 B, C, H = 12, 384, 6
@@ -144,53 +143,44 @@ def engines(case: dict) -> dict:
 def bench(steps: dict, rounds: int) -> dict:
     """Median ms per step. The order rotates every round: whichever engine runs right
     after PyTorch shares the CPU with its still-spinning worker threads."""
-    times = {name: [] for name in steps}
-    for step in steps.values():  # warm up: caches, allocator, lazy imports
-        step()
-    names = list(steps)
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            steps[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    samples = interleave(steps, rounds, rotate=True)
+    return {name: times.median().wall * 1e3 for name, times in samples.items()}
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="short sequences (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report path (default: results/fused.json, fused_blasN.json "
+                             "when OPENBLAS_NUM_THREADS=N is set)")
     args = parser.parse_args(argv)
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(threads)
 
     rows = []
-    header = (f"{'op':<14}{'input':<40}{'fused ms':>10}{'composite':>11}{'torch':>9}"
-              f"{'comp/fused':>12}{'fused/torch':>12}")
-    print(header)
-    print("-" * len(header))
     for case in cases(args.quick):
         ms = bench(engines(case), args.rounds)
-        row = {"op": case["name"], "input": case["shape"], "ms": ms,
-               "composite_over_fused": ms["composite"] / ms["fused"],
-               "fused_over_torch": ms["fused"] / ms["torch"]}
-        rows.append(row)
-        print(f"{row['op']:<14}{row['input']:<40}{ms['fused']:>10.2f}{ms['composite']:>11.2f}"
-              f"{ms['torch']:>9.2f}{row['composite_over_fused']:>12.2f}"
-              f"{row['fused_over_torch']:>12.2f}")
+        rows.append({"op": case["name"], "input": case["shape"], "ms": ms,
+                     "composite_over_fused": ms["composite"] / ms["fused"],
+                     "fused_over_torch": ms["fused"] / ms["torch"]})
+    print_table(["op", "input", "fused ms", "composite", "torch", "comp/fused", "fused/torch"],
+                [[row["op"], row["input"], f"{row['ms']['fused']:.2f}",
+                  f"{row['ms']['composite']:.2f}", f"{row['ms']['torch']:.2f}",
+                  f"{row['composite_over_fused']:.2f}", f"{row['fused_over_torch']:.2f}"]
+                 for row in rows], labels=2)
 
-    path = RESULTS / ("fused.json" if "OPENBLAS_NUM_THREADS" not in os.environ
-                      else f"fused_blas{threads}.json")
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps({
+    path = args.out or RESULTS / ("fused.json" if "OPENBLAS_NUM_THREADS" not in os.environ
+                                  else f"fused_blas{threads}.json")
+    write_report(path, {
         "benchmark": "fused ops, forward + backward, float32, median ms over rounds",
         "date": datetime.date.today().isoformat(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "blas_threads": threads,
         "torch_threads": torch.get_num_threads(),
         "numpy": np.__version__, "torch": torch.__version__, "rounds": args.rounds,
-        "quick": args.quick, "rows": rows}, indent=2) + "\n")
-    print(f"\nwrote {path}")
+        "quick": args.quick, "rows": rows})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,8 +10,8 @@ same batches (the same seeded random windows). The minigrad side is gpt.train.Tr
 itself. At the end both are scored on the same first 100,000 tokens of the validation
 split (every non-overlapping window); the floor is |minigrad - torch| <= 0.05 nats/token.
 
-    python benchmarks/bench_gpt_quality.py            # the full comparison (minutes)
-    python benchmarks/bench_gpt_quality.py --steps 50 # a quick smoke run
+    python -m benchmarks gpt-quality             # the full comparison (minutes)
+    python -m benchmarks gpt-quality --steps 50  # a quick smoke run
 
 Prints a table and writes benchmarks/results/gpt_quality.json.
 """
@@ -19,13 +19,11 @@ Prints a table and writes benchmarks/results/gpt_quality.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # One BLAS thread per side by default: on a shared 2-core machine, multithreaded BLAS in
@@ -43,6 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from torch_gpt import from_minigrad  # noqa: E402
 
 import minigrad  # noqa: E402
+from benchmarks.timing import print_table, timed, write_report  # noqa: E402
 from gpt.data.batches import RandomWindows, SlidingWindows  # noqa: E402
 from gpt.data.dataset import prepare  # noqa: E402
 from gpt.evaluation import text_loss  # noqa: E402
@@ -58,21 +57,20 @@ def train_minigrad(model, dataset, config: TrainConfig, run_dir: Path) -> float:
     batches = RandomWindows(dataset.train, model.config.block_size, config.batch_size,
                             seed=config.seed)
     trainer = Trainer(model, batches, None, config, run_dir, progress=True)
-    started = time.perf_counter()
-    result = trainer.fit()
+    timing, result = timed(trainer.fit)
     if result.status != "completed":
         raise RuntimeError(f"minigrad training did not complete: {result.message}")
-    return time.perf_counter() - started
+    return timing.wall
 
 
-def train_torch(twin, dataset, config: TrainConfig, block_size: int) -> tuple[float, list]:
-    """The same loop in PyTorch: same batches, schedule, clipping and AdamW groups."""
+def train_torch(twin, dataset, config: TrainConfig, block_size: int) -> list[float]:
+    """The same loop in PyTorch: same batches, schedule, clipping and AdamW groups; the
+    training losses."""
     optimizer = torch.optim.AdamW(twin.optimizer_groups(config.weight_decay), lr=config.lr,
                                   betas=(config.beta1, config.beta2), eps=1e-8)
     batches = RandomWindows(dataset.train, block_size, config.batch_size, seed=config.seed)
     losses = []
     twin.train()
-    started = time.perf_counter()
     for step in range(config.steps):
         lr = warmup_cosine_lr(step, config.lr, config.warmup, config.steps, config.min_lr)
         for group in optimizer.param_groups:
@@ -86,7 +84,7 @@ def train_torch(twin, dataset, config: TrainConfig, block_size: int) -> tuple[fl
         losses.append(loss.item())
         if (step + 1) % 200 == 0:
             print(f"torch step {step + 1}: loss {np.mean(losses[-200:]):.4f}", flush=True)
-    return time.perf_counter() - started, losses
+    return losses
 
 
 @torch.no_grad()
@@ -131,7 +129,8 @@ def main(argv=None) -> int:
                     if "loss" in r]
         val = dataset.val[:args.val_tokens]
         mg_val, _, scored = text_loss(model, val, 64, "cpu")
-        torch_seconds, torch_train = train_torch(twin, dataset, config, 64)
+        torch_timing, torch_train = timed(train_torch, twin, dataset, config, 64)
+        torch_seconds = torch_timing.wall
         torch_val = torch_text_loss(twin, val)
 
     tokens = config.steps * config.batch_size * model_config.block_size
@@ -140,10 +139,9 @@ def main(argv=None) -> int:
     print(f"\nchar-level Shakespeare, {config.steps} steps x {config.batch_size} x "
           f"{model_config.block_size} tokens, {model.num_parameters():,} parameters; "
           f"val loss over {scored:,} tokens")
-    print(f"{'side':<10}{'val loss':>10}{'train loss (last 100)':>24}{'seconds':>10}"
-          f"{'tokens/s':>10}")
-    for name, val, train, seconds in rows:
-        print(f"{name:<10}{val:>10.4f}{train:>24.4f}{seconds:>10.1f}{tokens / seconds:>10.0f}")
+    print_table(["side", "val loss", "train loss (last 100)", "seconds", "tokens/s"],
+                [[name, f"{val:.4f}", f"{train:.4f}", f"{seconds:.1f}", f"{tokens / seconds:.0f}"]
+                 for name, val, train, seconds in rows])
     gap = mg_val - torch_val
     passed = abs(gap) <= TOLERANCE and math.isfinite(gap)
     print(f"gap {gap:+.4f} nats/token: {'within' if passed else 'OUTSIDE'} the "
@@ -163,9 +161,7 @@ def main(argv=None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}, BLAS threads {THREADS}",
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_report(args.out, result)
     return 0 if passed else 1
 
 

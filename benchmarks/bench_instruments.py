@@ -4,11 +4,13 @@ an observer that does nothing, and inside `profile()`, `viz.record_modules()` an
 
 When nothing observes, an op pays one attribute check (`Function.observers` is an empty
 tuple); the "check" row times that check against the cheapest op call, so the share of
-an op's fixed cost it takes is explicit. Times are CPU time of this process
-(`time.process_time`), which other processes on a shared machine disturb far less than
-wall time; rounds alternate between the modes and the per-step time is the median.
+an op's fixed cost it takes is explicit (timed inline with `timeit`: wrapped in a function
+call, a check of a few nanoseconds would drown in the call's own cost). Times are CPU time
+of this process (`time.process_time`), which other processes on a shared machine disturb
+far less than wall time; rounds alternate between the modes and the per-step time is the
+median.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.bench_instruments [--rounds 15] [--steps 3]
+    OMP_NUM_THREADS=1 python -m benchmarks instruments [--rounds 15] [--steps 3] [--out PATH]
 
 (CPU time counts every BLAS thread, and idle BLAS threads spin: run single-threaded.)
 
@@ -19,15 +21,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
-import statistics
+import sys
 import time
 import timeit
 from pathlib import Path
 
 import minigrad
+from benchmarks.timing import interleave, print_table, write_report
 from gpt.model import GPT, GPTConfig
 from minigrad.autograd import Function, add_observer, remove_observer
 
@@ -58,14 +60,15 @@ def modes(model) -> dict:
     }
 
 
-def step_seconds(model, ids, context, steps: int) -> float:
-    start = time.process_time()
-    for _ in range(steps):
+def training_step(model, ids, context):
+    """One forward + backward inside `context()`."""
+
+    def step():
         with context():
             _, loss = model(ids, ids)
             loss.backward()
         model.zero_grad()
-    return (time.process_time() - start) / steps
+    return step
 
 
 def check_cost() -> tuple[float, float]:
@@ -79,11 +82,12 @@ def check_cost() -> tuple[float, float]:
     return check, op / (n // 10)
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: OMP_NUM_THREADS is not 1; spinning BLAS threads inflate CPU times")
 
@@ -95,33 +99,28 @@ def main() -> None:
         model(ids, ids)[1].backward()
     ops_per_step = len(prof.events)
     checks_per_step = sum(e.phase == "forward" for e in prof.events)  # one per op call
-    times: dict[str, list[float]] = {name: [] for name in contexts}
-    for context in contexts.values():  # warm up
-        step_seconds(model, ids, context, 1)
-    for _ in range(args.rounds):
-        for name, context in contexts.items():
-            times[name].append(step_seconds(model, ids, context, args.steps))
-    median = {name: statistics.median(t) for name, t in times.items()}
+    samples = interleave({name: training_step(model, ids, context)
+                          for name, context in contexts.items()}, args.rounds, repeats=args.steps)
+    median = {name: s.median().cpu for name, s in samples.items()}
     check, op = check_cost()
 
     print(f"GPT {CONFIG}, batch {BATCH}: {ops_per_step} op calls (forward + backward) per step")
-    print(f"{'mode':<18} {'CPU ms/step':>12} {'vs off':>8}")
-    for name, seconds in median.items():
-        print(f"{name:<18} {seconds * 1e3:>12.2f} {seconds / median['off']:>7.2f}x")
+    print_table(["mode", "CPU ms/step", "vs off"],
+                [[name, f"{seconds * 1e3:.2f}", f"{seconds / median['off']:.2f}x"]
+                 for name, seconds in median.items()])
     print(f"empty-observers check: {check * 1e9:.1f} ns; cheapest op call: {op * 1e6:.2f} us "
           f"(check = {100 * check / op:.2f}% of it); {checks_per_step} checks per step = "
           f"{100 * checks_per_step * check / median['off']:.3f}% of a step")
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    write_report(args.out, {
         "machine": platform.machine(), "python": platform.python_version(),
         "config": CONFIG, "batch": BATCH, "rounds": args.rounds, "steps": args.steps,
         "ops_per_step": ops_per_step, "checks_per_step": checks_per_step,
         "cpu_ms_per_step": {name: s * 1e3 for name, s in median.items()},
         "check_ns": check * 1e9, "cheapest_op_us": op * 1e6,
-    }, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    })
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

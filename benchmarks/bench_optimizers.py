@@ -10,7 +10,7 @@ do not change them); one timing is `steps` optimizer steps (a fifth of that for 
 small GPT). Rounds alternate between the engines so machine noise hits all alike; the
 reported time per step is the median over rounds.
 
-    python -m benchmarks.bench_optimizers [--rounds 7] [--steps 20]
+    python -m benchmarks optimizers [--rounds 7] [--steps 20] [--out PATH]
 
 Prints a table and writes benchmarks/results/optimizers.json.
 """
@@ -18,16 +18,15 @@ Prints a table and writes benchmarks/results/optimizers.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import statistics
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import minigrad as mg
+from benchmarks.timing import interleave, print_table, write_report
 from minigrad import nn, optim
 
 RESULTS = Path(__file__).parent / "results" / "optimizers.json"
@@ -82,50 +81,40 @@ def make_engines(shapes, optimizer_name: str) -> dict:
     return engines
 
 
-def bench(engines: dict, rounds: int, steps: int) -> dict:
-    times = {name: [] for name in engines}
-    for step in engines.values():  # warm up (and build the flat layout)
-        step()
-    for _ in range(rounds):
-        for name, step in engines.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            times[name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
     for scenario, shapes in SCENARIOS.items():
         for optimizer_name in ("AdamW", "SGD-momentum"):
             steps = max(1, args.steps // 5) if scenario == "gpt-small" else args.steps
-            medians = bench(make_engines(shapes, optimizer_name), args.rounds, steps)
+            # The warm-up step also builds the flat layout.
+            samples = interleave(make_engines(shapes, optimizer_name), args.rounds,
+                                 repeats=steps)
             rows.append({"scenario": scenario, "optimizer": optimizer_name,
                          "tensors": len(shapes), "numbers": int(sum(np.prod(s) for s in shapes)),
-                         "us_per_step": {k: round(v * 1e6, 1) for k, v in medians.items()}})
+                         "us_per_step": {k: round(v.median().wall * 1e6, 1)
+                                         for k, v in samples.items()}})
     engines = list(rows[0]["us_per_step"])
-    header = f"{'scenario':<11} {'optimizer':<13} {'tensors':>7} " + " ".join(
-        f"{e:>22}" for e in engines) + f" {'per-param/flat':>15}"
-    print(header)
+    table = []
     for row in rows:
         t = row["us_per_step"]
-        print(f"{row['scenario']:<11} {row['optimizer']:<13} {row['tensors']:>7} "
-              + " ".join(f"{t[e]:>19.1f} us" for e in engines)
-              + f" {t['minigrad per-param'] / t['minigrad flat']:>14.2f}x")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+        table.append([row["scenario"], row["optimizer"], row["tensors"],
+                      *(f"{t[e]:.1f}" for e in engines),
+                      f"{t['minigrad per-param'] / t['minigrad flat']:.2f}x"])
+    print_table(["scenario", "optimizer", "tensors", *(f"{e} us" for e in engines),
+                 "per-param/flat"], table, labels=2)
+    write_report(args.out, {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "rounds": args.rounds, "steps_per_round": args.steps, "torch_threads": 1,
         "update_block_bytes": mg.get_device("cpu").update_block_bytes,
-        "rows": rows}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+        "rows": rows})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

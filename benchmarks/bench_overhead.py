@@ -11,10 +11,11 @@ vectors of 16 elements:
   two products a hand-written backward computes).
 
 Each figure is this process's CPU time per call in microseconds (on a shared machine wall
-time mostly measures waiting for a core), the best of several repeats; the repeats of the
-three frameworks are interleaved so that load hits them alike.
+time mostly measures waiting for a core), the best of several rounds with garbage
+collection off (as `timeit` does); the rounds of the three frameworks are interleaved so
+that load hits them alike.
 
-    python -m benchmarks.bench_overhead [--repeat 7] [--number 20000] [--out PATH]
+    python -m benchmarks overhead [--repeat 7] [--number 20000] [--out PATH]
 
 Prints a table and writes benchmarks/results/overhead.json.
 """
@@ -22,16 +23,15 @@ Prints a table and writes benchmarks/results/overhead.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import time
-import timeit
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import minigrad
+from benchmarks.timing import interleave, print_table, write_report
 
 RESULTS = Path(__file__).parent / "results" / "overhead.json"
 SIZE = 16
@@ -82,41 +82,34 @@ def torch_cases() -> dict:
     }
 
 
-def microseconds(fn, number: int) -> float:
-    return timeit.timeit(fn, number=number, timer=time.process_time) / number * 1e6
-
-
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--number", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=7, help="rounds")
+    parser.add_argument("--number", type=int, default=20_000, help="calls per round")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     frameworks = {"numpy": numpy_cases(), "minigrad": minigrad_cases(),
                   "torch": torch_cases()}
-    timings = {case: {} for case in frameworks["numpy"]}
-    for _ in range(args.repeat):  # interleave, so load on the machine hits all alike
-        for name, cases in frameworks.items():
-            for case, fn in cases.items():
-                t = microseconds(fn, args.number)
-                timings[case][name] = min(t, timings[case].get(name, float("inf")))
+    calls = {(case, name): fn for name, cases in frameworks.items()
+             for case, fn in cases.items()}
+    samples = interleave(calls, args.repeat, repeats=args.number, disable_gc=True)
+    timings = {case: {name: samples[case, name].best().cpu * 1e6 for name in frameworks}
+               for case in frameworks["numpy"]}
 
-    print(f"{'a * b, float32[16]':24} {'numpy us':>9} {'minigrad us':>12} {'torch us':>9} "
-          f"{'minigrad - numpy':>17} {'minigrad / torch':>17}")
-    for case, row in timings.items():
-        print(f"{case:24} {row['numpy']:9.2f} {row['minigrad']:12.2f} {row['torch']:9.2f} "
-              f"{row['minigrad'] - row['numpy']:17.2f} {row['minigrad'] / row['torch']:17.2f}")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    print_table(["a * b, float32[16]", "numpy us", "minigrad us", "torch us",
+                 "minigrad - numpy", "minigrad / torch"],
+                [[case, f"{row['numpy']:.2f}", f"{row['minigrad']:.2f}", f"{row['torch']:.2f}",
+                  f"{row['minigrad'] - row['numpy']:.2f}",
+                  f"{row['minigrad'] / row['torch']:.2f}"] for case, row in timings.items()])
+    write_report(args.out, {
         "machine": platform.machine(), "python": platform.python_version(),
         "numpy": np.__version__, "torch": torch.__version__, "op": "a * b",
         "dtype": "float32", "size": SIZE, "repeat": args.repeat, "number": args.number,
         "us_per_call": timings,
-    }, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    })
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,15 +4,22 @@ Train with :meth:`Tokenizer.train` (or :func:`train`), encode with tiktoken's se
 save in our JSON format and load it back with :func:`load`; read and write tiktoken rank
 files, read GPT-2's files, export Hugging Face's ``tokenizer.json``. :class:`CharTokenizer`
 offers the same basic interface for character-level models.
+
+Modules: :mod:`~bpe.reference` (plain BPE in a few lines: read it first), then the fast
+version: :mod:`~bpe.patterns` (splitting text into chunks), :mod:`~bpe.special_tokens`,
+:mod:`~bpe.training` (counting chunks, learning merges), :mod:`~bpe.encoding` (text to ids,
+on one core or many), :mod:`~bpe.decoding` (ids to bytes and text), :mod:`~bpe.files`
+(every file format), :mod:`~bpe.tokenizer` (the :class:`Tokenizer` facade),
+:mod:`~bpe.char_tokenizer`, :mod:`~bpe.cli`, :mod:`~bpe.corpus` (the built-in corpus) and
+:mod:`~bpe.progress`.
 """
 
 from .char_tokenizer import CharTokenizer
 from .decoding import StreamDecoder
-from .id_arrays import id_dtype
-from .loading import load
+from .encoding import id_dtype
 from .patterns import NAMED_PATTERNS, SplitPattern
 from .special_tokens import DisallowedSpecialTokenError
-from .tokenizer import ENDOFTEXT, Tokenizer
+from .tokenizer import ENDOFTEXT, Tokenizer, load
 from .training import TIE_BREAKS
 
 train = Tokenizer.train

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .file_format import read_document, write_document
+from .files import read_document, write_document
 
 
 class CharTokenizer:
@@ -76,7 +76,7 @@ class CharTokenizer:
         return "".join(map(self._chars.__getitem__, ids))
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields of our JSON file format (see :mod:`bpe.file_format`)."""
+        """The fields of our JSON file format (see :mod:`bpe.files`)."""
         return {"chars": list(self._chars)}
 
     @classmethod

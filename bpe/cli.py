@@ -12,15 +12,18 @@ decode reads integers separated by spaces, commas or newlines, with or without b
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import time
 from collections.abc import Sequence
 
+import regex
+
 from .char_tokenizer import CharTokenizer
-from .loading import load
-from .patterns import NAMED_PATTERNS
-from .tokenizer import Tokenizer
+from .files import write_atomically
+from .patterns import NAMED_PATTERNS, unicode_version
+from .tokenizer import Tokenizer, load
 from .training import TIE_BREAKS
 
 
@@ -36,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpe", description="Byte-level BPE tokenizer.")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and the Unicode version that splits text")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="learn a tokenizer from UTF-8 text files")
@@ -77,6 +82,25 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--top", type=int, default=10, help="tokens to preview (default 10)")
     stats.set_defaults(run=_stats)
     return parser
+
+
+def _unicode() -> str:
+    return f"{unicode_version()} (the tables of regex {regex.__version__} split the text)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``; the Unicode version is only worked out when asked for (a third second)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        try:
+            version = importlib.metadata.version("minigrad")
+        except importlib.metadata.PackageNotFoundError:
+            version = "not installed"
+        print(f"bpe (minigrad {version}), Unicode {_unicode()}")
+        parser.exit()
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -135,6 +159,7 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"vocab size: {tokenizer.vocab_size}")
     if isinstance(tokenizer, Tokenizer):
         print(f"pattern: {tokenizer.pattern.name or tokenizer.pattern.source}")
+        print(f"unicode: {_unicode()}")
         print(f"special tokens: {tokenizer.special_tokens}")
         tokens = sorted(tokenizer.mergeable_ranks.items(), key=lambda item: item[1])[256:]
         longest = sorted(tokens, key=lambda item: (-len(item[0]), item[1]))
@@ -170,5 +195,4 @@ def _write_output(path: str | None, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        with open(path, "wb") as file:
-            file.write(data)
+        write_atomically(path, data)

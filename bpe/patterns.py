@@ -12,6 +12,7 @@ capturing groups; both are reported as errors.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import regex
 
@@ -45,10 +46,48 @@ NAMED_PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K
 # alternative, so it never backtracks into it.
 _ONIGURUMA_PATTERNS = {"cl100k": CL100K_PATTERN.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}")}
 
-# For every named pattern, a newline between two non-space characters is a chunk of its own
-# (or ends one), and the chunks on either side of it do not depend on the text beyond it.
-# Text cut right after such a newline therefore splits exactly like the uncut text.
-_SAFE_CUT = regex.compile(r"(?<=\S\n)(?=\S)")
+# Where a long text may be cut: after a newline that follows a non-space character and is
+# followed by a non-space character other than "/". Why every named pattern splits the two
+# sides exactly as it splits the whole text (say the newline is at n, the cut at n + 1):
+# - No chunk spans the cut. The only alternatives that can take a newline are the whitespace
+#   runs (\s+, \s*[\r\n], cl100k's \s++$), which stop at the non-space character after it,
+#   and the punctuation run's tail (cl100k's [\r\n]*+, o200k's [\r\n/]*), which would go on
+#   only into \r, \n or (o200k) "/", excluded here. The optional prefix of the letter runs
+#   ([^\r\n\p{L}\p{N}]?, gpt2's " ?") is never a newline. A whitespace run cannot start
+#   before n, which follows a non-space character.
+# - The chunk ending at n is the same with or without the text after the cut: matching reads
+#   at most one character past n (the quantifiers above, the lookahead (?!\S)), and a
+#   non-space character other than "/", \r or \n stops those quantifiers as the end of the
+#   text does. Where the two differ (gpt2's \s+(?!\S), cl100k's \s++$ succeed only at the
+#   end), the next alternative gives the same chunk "\n" (\s+, \s*[\r\n]).
+# - The chunks after the cut start at the cut in both, and no pattern has a lookbehind.
+# The tests check this on generated text for each named pattern. Custom patterns never cut.
+_SAFE_CUT = regex.compile(r"(?<=\S\n)(?=[^\s/])")
+
+
+# The Unicode version decides what \p{L}, \p{N}, \p{M} and \s match, so which chunks a text
+# has: the ``regex`` module's tables decide here (tiktoken's Rust engine has its own). regex
+# does not say which version it has; the number of assigned characters (all code points but
+# unassigned, control, private-use and surrogate ones) tells, as the Unicode Standard
+# publishes it for each version.
+_ASSIGNED_CHARACTERS = {
+    143_859: "13.0", 144_697: "14.0", 149_186: "15.0", 149_813: "15.1", 154_998: "16.0",
+    159_801: "17.0",
+}
+_ASSIGNED = r"[^\p{Cn}\p{Cc}\p{Co}\p{Cs}]"
+
+
+def unicode_version_of(assigned_characters: int) -> str:
+    """The Unicode version with this many assigned characters ("unknown (N ...)" if none)."""
+    version = _ASSIGNED_CHARACTERS.get(assigned_characters)
+    return version or f"unknown ({assigned_characters} assigned characters)"
+
+
+@lru_cache(maxsize=1)
+def unicode_version() -> str:
+    """The Unicode version of the ``regex`` module's tables, which the split patterns use."""
+    every_code_point = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+    return unicode_version_of(len(regex.findall(_ASSIGNED, every_code_point)))
 
 
 class SplitPattern:
@@ -79,10 +118,19 @@ class SplitPattern:
             return cls(NAMED_PATTERNS[pattern], name=pattern)
         return cls(pattern)
 
+    @classmethod
+    def from_oniguruma(cls, source: str) -> SplitPattern:
+        """The pattern Hugging Face was given as ``source`` (see :attr:`oniguruma_source`)."""
+        for name in NAMED_PATTERNS:
+            named = cls.resolve(name)
+            if source in (named.source, named.oniguruma_source):
+                return named
+        return cls(source)
+
     @property
     def can_cut(self) -> bool:
         """Whether long texts can be cut into independently split pieces (named patterns)."""
-        return self.name is not None
+        return NAMED_PATTERNS.get(self.name or "") == self.source
 
     @property
     def oniguruma_source(self) -> str:
@@ -101,8 +149,9 @@ class SplitPattern:
     ) -> list[str]:
         """Cut ``text`` into pieces of about ``piece_chars`` that split exactly like the whole.
 
-        Cuts go only after a newline between two non-space characters (never at a position
-        where ``avoid`` is true), and only for the named patterns; other texts stay whole.
+        Cuts go only where ``_SAFE_CUT`` allows (after a newline between two non-space
+        characters, the second not "/"), never at a position where ``avoid`` is true, and only
+        for the named patterns; other texts stay whole.
         """
         if not self.can_cut or len(text) <= piece_chars:
             return [text]

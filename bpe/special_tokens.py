@@ -8,7 +8,12 @@
   user text can never silently turn into control tokens;
 - ``disallowed_special=()`` encodes special-looking text as ordinary text.
 
-Both options take ``"all"`` or a collection of special-token strings. Where several special
+Both options take ``"all"``; otherwise ``allowed_special`` takes a set (tiktoken raises
+TypeError for a list, and so do we) and ignores names the vocabulary lacks, while
+``disallowed_special`` takes any collection of strings and refuses each in the text, whether
+or not the vocabulary has it (so ``{"<|im_start|>"}`` guards a text for a model that has it).
+Deliberately unlike tiktoken, a str other than ``"all"`` is a TypeError for both (tiktoken
+reads ``disallowed_special="xy"`` as the characters ``x`` and ``y``). Where several special
 tokens could match at one position, the longest wins.
 """
 
@@ -52,11 +57,34 @@ class SpecialTokens:
     def resolve(
         self, allowed_special: SpecialSet, disallowed_special: SpecialSet
     ) -> tuple[frozenset[str], frozenset[str]]:
-        """The (allowed, disallowed) token sets that the two options name."""
-        allowed = self._names(allowed_special, "allowed_special")
+        """The (allowed, disallowed) strings that the two options name, as tiktoken reads them.
+
+        ``allowed_special`` is ``"all"`` or a set (a list or tuple is a TypeError, as in
+        tiktoken); names that are not special tokens of this vocabulary are ignored.
+        ``disallowed_special`` is ``"all"`` (every special token not allowed) or any
+        collection of strings; each is refused in the text, special token or not.
+        """
+        if allowed_special == "all":
+            allowed = frozenset(self.ids)
+        elif isinstance(allowed_special, (set, frozenset)):
+            allowed = frozenset(allowed_special).intersection(self.ids)
+        else:
+            raise TypeError(
+                "allowed_special must be 'all' or a set of special tokens (as in tiktoken), "
+                f"got {type(allowed_special).__name__} {allowed_special!r}"
+            )
         if disallowed_special == "all":
             return allowed, frozenset(self.ids) - allowed
-        return allowed, self._names(disallowed_special, "disallowed_special")
+        if isinstance(disallowed_special, str) or not isinstance(disallowed_special, Collection):
+            raise TypeError(
+                "disallowed_special must be 'all' or a collection of strings, got "
+                f"{type(disallowed_special).__name__} {disallowed_special!r}"
+            )
+        disallowed = frozenset(disallowed_special)
+        for token in disallowed:
+            if not isinstance(token, str) or not token:
+                raise TypeError(f"disallowed_special must hold non-empty str, got {token!r}")
+        return allowed, disallowed
 
     def check(self, text: str, disallowed: frozenset[str]) -> None:
         """Raise DisallowedSpecialTokenError if ``text`` contains a disallowed token."""
@@ -92,22 +120,6 @@ class SpecialTokens:
             return index >= 0 and spans[index][1] > position
 
         return inside
-
-    def _names(self, value: SpecialSet, option: str) -> frozenset[str]:
-        if value == "all":
-            return frozenset(self.ids)
-        if isinstance(value, str):
-            raise TypeError(
-                f"{option} must be 'all' or a collection of special tokens, got the str {value!r}"
-            )
-        names = frozenset(value)
-        unknown = names - self.ids.keys()
-        if unknown:
-            raise ValueError(
-                f"{option} names tokens that are not special tokens of this tokenizer: "
-                f"{sorted(unknown)} (special tokens: {sorted(self.ids)})"
-            )
-        return names
 
 
 @lru_cache(maxsize=64)

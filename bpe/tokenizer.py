@@ -1,5 +1,10 @@
 """The byte-level BPE tokenizer: split text with a regex, then merge each chunk's bytes.
 
+:class:`Tokenizer` is the facade over the other modules: it checks a vocabulary, and hands
+training to :mod:`bpe.training`, encoding to :mod:`bpe.encoding`, decoding to
+:mod:`bpe.decoding` and files to :mod:`bpe.files`. :func:`load` reads either kind of
+tokenizer (this one or :class:`~bpe.char_tokenizer.CharTokenizer`) from our JSON format.
+
 Token ids are ranks: byte-level tokens are merged in order of the rank of the concatenated
 bytes (tiktoken's rule), so a vocabulary given only as ranks encodes without a merge list.
 Special tokens have ids of their own, after the merged tokens when trained here.
@@ -14,28 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from .batch import encode_texts
-from .byte_pair import encode_chunk
-from .chunk_counting import count_chunks, read_files
-from .decoding import StreamDecoder, check_errors
-from .file_format import read_document, write_document
-from .gpt2_files import read_gpt2_files
-from .huggingface_file import write_tokenizer_json
+from .char_tokenizer import CharTokenizer
+from .decoding import StreamDecoder, TokenTable, check_errors
+from .encoding import Encoder
+from .files import (
+    Vocabulary,
+    read_document,
+    read_gpt2_files,
+    read_ranks,
+    read_tokenizer_json,
+    write_document,
+    write_ranks,
+    write_tokenizer_json,
+)
 from .patterns import SplitPattern
-from .progress import ProgressCallback, resolve_progress
+from .progress import ProgressCallback
 from .special_tokens import SpecialSet, SpecialTokens
-from .surrogates import replace_surrogates
-from .tiktoken_file import read_ranks, write_ranks
-from .token_table import TokenTable
-from .training import MAX_TOKENS, TIE_BREAKS, learn_merges
+from .training import MAX_TOKENS, TrainingOptions, read_files
 
 ENDOFTEXT = "<|endoftext|>"
-
-# The chunk cache is dropped when it holds this many chunks; longer chunks are not kept.
-CACHE_MAX_ENTRIES = 1 << 18
-CACHE_MAX_CHUNK_CHARS = 256
-# Texts are split and encoded in pieces of about this many characters.
-ENCODE_PIECE_CHARS = 1 << 20
 
 PathLike = str | os.PathLike[str]
 
@@ -66,7 +68,7 @@ class Tokenizer:
                 raise ValueError(f"special token {token!r} reuses id {token_id} of a BPE token")
             token_bytes[token_id] = token.encode("utf-8")
         self._table = TokenTable(token_bytes)
-        self._cache: dict[str, str] = {}
+        self._encoder = Encoder(self._ranks, self._pattern, self._specials)
 
     # -- training ---------------------------------------------------------------------------
 
@@ -91,10 +93,10 @@ class Tokenizer:
         (reproduces Hugging Face's BpeTrainer) or ``"byte-value"``; see
         :mod:`bpe.training`. ``progress`` is True (stderr) or a callback.
         """
-        options = _TrainingOptions(vocab_size, pattern, special_tokens, min_frequency, tie_break)
+        options = TrainingOptions(vocab_size, pattern, special_tokens, min_frequency, tie_break)
         if isinstance(texts, str):
             texts = [texts]
-        return options.run(cls, texts, progress, num_workers)
+        return cls._from_vocabulary(options.learn(texts, progress, num_workers), options.pattern)
 
     @classmethod
     def train_from_files(
@@ -110,13 +112,22 @@ class Tokenizer:
         num_workers: int | None = None,
     ) -> Tokenizer:
         """Like :meth:`train`, on UTF-8 text files (each file a text of its own)."""
-        options = _TrainingOptions(vocab_size, pattern, special_tokens, min_frequency, tie_break)
+        options = TrainingOptions(vocab_size, pattern, special_tokens, min_frequency, tie_break)
         paths = list(paths)
         for path in paths:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"training file not found: {os.fspath(path)!r}")
         texts = read_files(paths, options.pattern, options.specials)
-        return options.run(cls, texts, progress, num_workers)
+        return cls._from_vocabulary(options.learn(texts, progress, num_workers), options.pattern)
+
+    @classmethod
+    def _from_vocabulary(cls, vocabulary: Vocabulary, pattern: str | SplitPattern) -> Tokenizer:
+        return cls(
+            vocabulary.ranks,
+            pattern=pattern,
+            special_tokens=vocabulary.special_tokens,
+            merges=vocabulary.merges,
+        )
 
     # -- vocabulary -------------------------------------------------------------------------
 
@@ -171,16 +182,11 @@ class Tokenizer:
         """Token ids of ``text``; special tokens follow tiktoken (see :mod:`bpe.special_tokens`)."""
         allowed, disallowed = self._specials.resolve(allowed_special, disallowed_special)
         self._specials.check(_checked_text(text), disallowed)
-        return self._encode_allowing(text, allowed)
+        return self._encoder.encode_allowing(text, allowed)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids of ``text`` with special tokens treated as plain text."""
-        text = _checked_text(text)
-        try:
-            encoded = self._encode_text(text)
-        except UnicodeEncodeError:
-            encoded = self._encode_text(replace_surrogates(text))
-        return np.frombuffer(encoded.encode("utf-32-le", "surrogatepass"), np.uint32).tolist()
+        return self._encoder.encode_ordinary(_checked_text(text))
 
     def encode_batch(
         self,
@@ -191,7 +197,7 @@ class Tokenizer:
         num_workers: int | None = None,
         as_numpy: bool = False,
     ) -> list[list[int]] | list[np.ndarray]:
-        """Encode each text, in worker processes when the input is large (see :mod:`bpe.batch`).
+        """Encode each text, in worker processes when the input is large (see :mod:`bpe.encoding`).
 
         Returns lists of ids, or with ``as_numpy`` arrays of the smallest unsigned dtype
         that holds ``vocab_size``.
@@ -200,45 +206,9 @@ class Tokenizer:
         allowed, disallowed = self._specials.resolve(allowed_special, disallowed_special)
         for text in texts:
             self._specials.check(text, disallowed)
-        return encode_texts(self, texts, allowed, num_workers=num_workers, as_numpy=as_numpy)
-
-    def _encode_allowing(self, text: str, allowed: frozenset[str]) -> list[int]:
-        """Encode with ``allowed`` special tokens as ids and everything else as text."""
-        ids: list[int] = []
-        position = 0
-        for match in self._specials.find(text, allowed):
-            ids += self.encode_ordinary(text[position : match.start()])
-            ids.append(self._specials.ids[match.group()])
-            position = match.end()
-        ids += self.encode_ordinary(text[position:])
-        return ids
-
-    def _encode_text(self, text: str) -> str:
-        """The ids of ``text`` as one str holding ``chr(id)`` per token (see _encode_chunks).
-
-        Long texts go through in pieces cut where the split cannot change, which bounds the
-        memory taken by the list of chunks.
-        """
-        pieces = self._pattern.cut(text, ENCODE_PIECE_CHARS)
-        return "".join(self._encode_chunks(self._pattern.split(piece)) for piece in pieces)
-
-    def _encode_chunks(self, chunks: list[str]) -> str:
-        """The ids of the chunks as one str holding ``chr(id)`` per token.
-
-        Each distinct chunk is encoded once and cached as such a str, so the whole result is
-        one C-level join (ids fit in characters: they are below MAX_TOKENS).
-        """
-        cache = self._cache
-        if len(cache) > CACHE_MAX_ENTRIES:
-            self._cache = cache = {}
-        missing = set(chunks).difference(cache)
-        for chunk in missing:
-            cache[chunk] = "".join(map(chr, encode_chunk(chunk.encode("utf-8"), self._ranks)))
-        encoded = "".join(map(cache.__getitem__, chunks))
-        for chunk in missing:
-            if len(chunk) > CACHE_MAX_CHUNK_CHARS:
-                del cache[chunk]
-        return encoded
+        return self._encoder.encode_texts(
+            texts, allowed, num_workers=num_workers, as_numpy=as_numpy
+        )
 
     # -- decoding ---------------------------------------------------------------------------
 
@@ -261,7 +231,7 @@ class Tokenizer:
     # -- files ------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields of our JSON file format (see :mod:`bpe.file_format`)."""
+        """The fields of our JSON file format (see :mod:`bpe.files`)."""
         return {
             "pattern": {"name": self._pattern.name, "regex": self._pattern.source},
             "tokens": [
@@ -320,98 +290,27 @@ class Tokenizer:
         cls, encoder_json: PathLike, vocab_bpe: PathLike, *, pattern: str | SplitPattern = "gpt2"
     ) -> Tokenizer:
         """Load GPT-2's ``encoder.json`` and ``vocab.bpe``."""
-        vocabulary = read_gpt2_files(encoder_json, vocab_bpe)
-        return cls(
-            vocabulary.ranks,
-            pattern=pattern,
-            special_tokens=vocabulary.special_tokens,
-            merges=vocabulary.merges,
-        )
+        return cls._from_vocabulary(read_gpt2_files(encoder_json, vocab_bpe), pattern)
+
+    @classmethod
+    def from_huggingface(cls, path: PathLike) -> Tokenizer:
+        """Load a byte-level BPE ``tokenizer.json`` of Hugging Face (see :mod:`bpe.files`)."""
+        vocabulary, pattern = read_tokenizer_json(path)
+        return cls._from_vocabulary(vocabulary, SplitPattern.from_oniguruma(pattern))
 
     def save_huggingface(self, path: PathLike) -> None:
-        """Write a Hugging Face ``tokenizer.json`` (see :mod:`bpe.huggingface_file`)."""
+        """Write a Hugging Face ``tokenizer.json`` (see :mod:`bpe.files`)."""
         write_tokenizer_json(
             path, self._ranks, self._specials.ids, self._pattern.oniguruma_source
         )
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_cache"] = {}
-        return state
-
     def __repr__(self) -> str:
         return (
             f"Tokenizer(vocab_size={self.vocab_size}, pattern={self._pattern!r}, "
             f"special_tokens={len(self._specials.ids)})"
         )
-
-
-class _TrainingOptions:
-    """Training options, checked before any text is read."""
-
-    def __init__(
-        self,
-        vocab_size: int,
-        pattern: str | SplitPattern,
-        special_tokens: Sequence[str],
-        min_frequency: int,
-        tie_break: str,
-    ) -> None:
-        if isinstance(special_tokens, str):
-            raise TypeError(f"special_tokens must be a sequence of str, got {special_tokens!r}")
-        self.special_tokens = list(special_tokens)
-        if len(set(self.special_tokens)) != len(self.special_tokens):
-            raise ValueError(f"special_tokens has duplicates: {self.special_tokens}")
-        self.specials = SpecialTokens({token: i for i, token in enumerate(self.special_tokens)})
-        smallest = 257 + len(self.special_tokens)
-        largest = MAX_TOKENS + len(self.special_tokens)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-            raise TypeError(f"vocab_size must be an int, got {vocab_size!r}")
-        if not smallest <= vocab_size <= largest:
-            raise ValueError(
-                f"vocab_size must be above 256 + {len(self.special_tokens)} special tokens "
-                f"(at least {smallest}) and at most {largest}, got {vocab_size}"
-            )
-        self.vocab_size = vocab_size
-        if isinstance(min_frequency, bool) or not isinstance(min_frequency, int):
-            raise TypeError(f"min_frequency must be an int, got {min_frequency!r}")
-        if min_frequency < 0:
-            raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
-        self.min_frequency = min_frequency
-        if tie_break not in TIE_BREAKS:
-            raise ValueError(f"tie_break must be one of {sorted(TIE_BREAKS)}, got {tie_break!r}")
-        self.tie_break = tie_break
-        self.pattern = SplitPattern.resolve(pattern)
-
-    def run(
-        self,
-        cls: type[Tokenizer],
-        texts: Iterable[str],
-        progress: bool | ProgressCallback,
-        num_workers: int | None,
-    ) -> Tokenizer:
-        report = resolve_progress(progress)
-        counts = count_chunks(
-            texts,
-            self.pattern,
-            special_tokens=self.specials,
-            num_workers=num_workers,
-            progress=report,
-        )
-        if not counts:
-            raise ValueError("the training corpus is empty: there is no text to learn from")
-        learned = learn_merges(
-            counts,
-            num_tokens=self.vocab_size - len(self.special_tokens),
-            min_frequency=self.min_frequency,
-            tie_break=self.tie_break,
-            progress=report,
-        )
-        ranks = {data: token for token, data in enumerate(learned.token_bytes)}
-        specials = {token: len(ranks) + index for index, token in enumerate(self.special_tokens)}
-        return cls(ranks, pattern=self.pattern, special_tokens=specials, merges=learned.merges)
 
 
 def _checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
@@ -453,3 +352,12 @@ def _checked_text(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     return text
+
+
+_KINDS = {"byte-bpe": Tokenizer, "char": CharTokenizer}
+
+
+def load(path: PathLike) -> Tokenizer | CharTokenizer:
+    """The tokenizer saved at ``path`` by ``Tokenizer.save`` or ``CharTokenizer.save``."""
+    kind, fields = read_document(path)
+    return _KINDS[kind].from_dict(fields)

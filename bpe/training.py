@@ -1,8 +1,22 @@
-"""Learning byte-pair merges from chunk counts: the core of training.
+"""Training: count the chunks of a corpus, then learn byte-pair merges from the counts.
 
-Every distinct chunk becomes a *word*: a str with one character per token id (``chr(id)``),
-so that finding and replacing a pair inside a word are single C-level str operations. Between
-merges the trainer keeps
+Read :mod:`bpe.reference` first: it learns the same merges in a few lines, slowly. This
+module is the fast version, in three steps.
+
+**Options** (:class:`TrainingOptions`) are checked before any text is read.
+
+**Counting chunks.** Training only needs each distinct chunk and how often it occurs, so the
+corpus is read once, in pieces of about a million characters, each split by the pattern and
+counted with a Counter. Pieces are counted in worker processes when there are several of
+them. Each text (string or file) is split on its own; long ones are cut only where the
+pattern's split cannot change (see :meth:`SplitPattern.cut`), so the counts equal those of
+the uncut text. Occurrences of the special tokens are taken out of the text first: they
+never take part in a merge (Hugging Face's trainer, unlike this one, would learn merges
+from them).
+
+**Learning merges.** Every distinct chunk becomes a *word*: a str with one character per
+token id (``chr(id)``), so that finding and replacing a pair inside a word are single C-level
+str operations. Between merges the trainer keeps
 
 - ``pair_counts``: occurrences of each adjacent pair of ids, summed over the words weighted
   by their counts (overlapping occurrences such as the two in ``aaa`` both count, as in
@@ -29,18 +43,234 @@ stops early when no pair is left or the best pair occurs fewer than ``min_freque
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
+from itertools import chain, islice
 
-from .byte_alphabet import BYTES_IN_CHAR_ORDER
-from .progress import ProgressCallback
+from .encoding import encodable, resolve_workers
+from .files import BYTES_IN_CHAR_ORDER, Vocabulary
+from .patterns import SplitPattern
+from .progress import ProgressCallback, resolve_progress
+from .special_tokens import SpecialTokens
 
 TIE_BREAKS = {"huggingface": BYTES_IN_CHAR_ORDER, "byte-value": list(range(256))}
 
 # Token ids live in str characters, so they must stay below the last code point.
 MAX_TOKENS = 0x110000
+
+# The corpus is split and counted in batches of about this many characters.
+PIECE_CHARS = 1 << 20
+
+
+class TrainingOptions:
+    """Training options, checked before any text is read."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pattern: str | SplitPattern,
+        special_tokens: Sequence[str],
+        min_frequency: int,
+        tie_break: str,
+    ) -> None:
+        if isinstance(special_tokens, str):
+            raise TypeError(f"special_tokens must be a sequence of str, got {special_tokens!r}")
+        self.special_tokens = list(special_tokens)
+        if len(set(self.special_tokens)) != len(self.special_tokens):
+            raise ValueError(f"special_tokens has duplicates: {self.special_tokens}")
+        self.specials = SpecialTokens({token: i for i, token in enumerate(self.special_tokens)})
+        smallest = 257 + len(self.special_tokens)
+        largest = MAX_TOKENS + len(self.special_tokens)
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size must be an int, got {vocab_size!r}")
+        if not smallest <= vocab_size <= largest:
+            raise ValueError(
+                f"vocab_size must be above 256 + {len(self.special_tokens)} special tokens "
+                f"(at least {smallest}) and at most {largest}, got {vocab_size}"
+            )
+        self.vocab_size = vocab_size
+        if isinstance(min_frequency, bool) or not isinstance(min_frequency, int):
+            raise TypeError(f"min_frequency must be an int, got {min_frequency!r}")
+        if min_frequency < 0:
+            raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
+        self.min_frequency = min_frequency
+        self.tie_break = _checked_tie_break(tie_break)
+        self.pattern = SplitPattern.resolve(pattern)
+
+    def learn(
+        self,
+        texts: Iterable[str],
+        progress: bool | ProgressCallback,
+        num_workers: int | None,
+    ) -> Vocabulary:
+        """Count the chunks of ``texts``, learn the merges, number the special tokens."""
+        report = resolve_progress(progress)
+        counts = count_chunks(
+            texts,
+            self.pattern,
+            special_tokens=self.specials,
+            num_workers=num_workers,
+            progress=report,
+        )
+        if not counts:
+            raise ValueError("the training corpus is empty: there is no text to learn from")
+        learned = learn_merges(
+            counts,
+            num_tokens=self.vocab_size - len(self.special_tokens),
+            min_frequency=self.min_frequency,
+            tie_break=self.tie_break,
+            progress=report,
+        )
+        ranks = {data: token for token, data in enumerate(learned.token_bytes)}
+        specials = {token: len(ranks) + index for index, token in enumerate(self.special_tokens)}
+        return Vocabulary(ranks, specials, learned.merges)
+
+
+
+# -- counting chunks ----------------------------------------------------------------------
+
+
+def count_chunks(
+    texts: Iterable[str],
+    pattern: SplitPattern,
+    *,
+    special_tokens: SpecialTokens | None = None,
+    num_workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Counter[str]:
+    """How often each chunk occurs in ``texts`` (each text split on its own)."""
+    workers = resolve_workers(num_workers)
+    batches = _batches(texts, pattern, special_tokens or SpecialTokens({}))
+    first = list(islice(batches, 2))
+    batches = chain(first, batches)
+    if workers > 1 and len(first) > 1:
+        return _count_in_workers(batches, pattern, workers, progress)
+    counts: Counter[str] = Counter()
+    done = 0
+    for batch in batches:
+        counts.update(_count_batch(pattern, batch))
+        done += sum(map(len, batch))
+        if progress:
+            progress("count", done, 0)
+    return counts
+
+
+def read_files(
+    paths: Iterable[str | os.PathLike[str]],
+    pattern: SplitPattern,
+    special_tokens: SpecialTokens | None = None,
+) -> Iterator[str]:
+    """The UTF-8 texts of ``paths``, each file in pieces cut where the split cannot change.
+
+    Line endings are kept as they are in the file; no cut falls inside a special token.
+    Patterns without safe cuts (custom ones) get each file whole.
+    """
+    specials = special_tokens or SpecialTokens({})
+    for path in paths:
+        try:
+            yield from _read_file(path, pattern, specials)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not UTF-8 text: {exc}") from exc
+
+
+def _read_file(
+    path: str | os.PathLike[str], pattern: SplitPattern, specials: SpecialTokens
+) -> Iterator[str]:
+    with open(path, encoding="utf-8", newline="") as file:
+        if not pattern.can_cut:
+            yield file.read()
+            return
+        # Enough characters before a block to judge a cut at its start, or a special token
+        # that spans into it.
+        context = 2 + max(map(len, specials.ids), default=0)
+        pending: list[str] = []  # blocks read since the last cut, joined only at a cut
+        while block := file.read(PIECE_CHARS):
+            tail = _tail(pending, context)
+            text = tail + block
+            avoid = specials.within(text, frozenset(specials.ids))
+            cut = pattern.last_cut(text, since=max(len(tail) - 1, 0), avoid=avoid)
+            if cut:
+                pending.append(block[: cut - len(tail)])
+                yield "".join(pending)
+                pending = [block[cut - len(tail) :]]
+            else:
+                pending.append(block)
+        if pending:
+            yield "".join(pending)
+
+
+def _tail(pieces: list[str], size: int) -> str:
+    """The last ``size`` characters of the concatenated ``pieces``."""
+    parts: list[str] = []
+    for piece in reversed(pieces):
+        parts.append(piece[-size:])
+        size -= len(piece)
+        if size <= 0:
+            break
+    return "".join(reversed(parts))
+
+
+def _batches(
+    texts: Iterable[str], pattern: SplitPattern, specials: SpecialTokens
+) -> Iterator[list[str]]:
+    """Split out special tokens, cut long texts, and group into lists of ~PIECE_CHARS."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"training texts must be str, got {type(text).__name__}")
+        for piece in chain.from_iterable(
+            pattern.cut(part, PIECE_CHARS) for part in specials.split(text)
+        ):
+            batch.append(piece)
+            size += len(piece)
+            if size >= PIECE_CHARS:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _count_batch(pattern: SplitPattern, batch: list[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for text in batch:
+        counts.update(pattern.split(encodable(text)))
+    return counts
+
+
+def _count_in_workers(
+    batches: Iterator[list[str]],
+    pattern: SplitPattern,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    done = 0
+    pending: dict[Future[Counter[str]], int] = {}
+
+    def collect(futures: Iterable[Future[Counter[str]]]) -> None:
+        nonlocal done
+        for future in futures:
+            counts.update(future.result())
+            done += pending.pop(future)
+            if progress:
+                progress("count", done, 0)
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for batch in batches:
+            pending[pool.submit(_count_batch, pattern, batch)] = sum(map(len, batch))
+            if len(pending) >= 2 * workers:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                collect(finished)
+        collect(list(pending))
+    return counts
+
+
+# -- learning merges ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -63,11 +293,9 @@ def learn_merges(
     progress: ProgressCallback | None = None,
 ) -> LearnedMerges:
     """Merge pairs until there are ``num_tokens`` tokens (or no pair qualifies)."""
-    if tie_break not in TIE_BREAKS:
-        raise ValueError(f"tie_break must be one of {sorted(TIE_BREAKS)}, got {tie_break!r}")
+    byte_order = TIE_BREAKS[_checked_tie_break(tie_break)]
     if not 256 < num_tokens <= MAX_TOKENS:
         raise ValueError(f"num_tokens must be in 257..{MAX_TOKENS}, got {num_tokens}")
-    byte_order = TIE_BREAKS[tie_break]
     words, counts = _words(chunk_counts, byte_order)
     token_bytes = [bytes([byte]) for byte in byte_order]
     merges = _merge_loop(words, counts, token_bytes, num_tokens, min_frequency, progress)
@@ -79,6 +307,12 @@ def learn_merges(
         token_bytes=[bytes([byte]) for byte in range(256)] + token_bytes[256:],
         merges=[(external(left), external(right)) for left, right in merges],
     )
+
+
+def _checked_tie_break(tie_break: str) -> str:
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break must be one of {sorted(TIE_BREAKS)}, got {tie_break!r}")
+    return tie_break
 
 
 def _words(chunk_counts: Mapping[str, int], byte_order: list[int]) -> tuple[list[str], list[int]]:

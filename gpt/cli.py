@@ -1,4 +1,4 @@
-"""The command line: `python -m gpt train | sample | eval | prepare | plan`.
+"""The command line: `python -m gpt train | sample | eval | prepare | plan | finetune | chat`.
 
     python -m gpt train                      # tiny char-level GPT on Python's own docs
     python -m gpt train --data book.txt --tokenizer bpe --vocab-size 1024 --steps 5000
@@ -7,10 +7,14 @@
     python -m gpt eval runs/NAME --data held_out.txt
     python -m gpt prepare --data a.txt b.txt --out data/mine --tokenizer bpe --vocab-size 512
     python -m gpt plan --tokens 100_000_000
+    python -m gpt finetune instruct --data records.json --from runs/NAME --lora 8
+    python -m gpt finetune dpo --data preferences.json --from runs/INSTRUCT_RUN
+    python -m gpt chat runs/INSTRUCT_RUN
 
 The model, training and cleaning flags are generated from GPTConfig, TrainConfig and
 CleaningOptions, so every field has a flag (--n-layer, --grad-accum, --ascii-only, ...).
-Exit status: 0 done, 1 training stopped on a non-finite loss, 2 bad input, 130 Ctrl-C.
+Exit status: 0 done, 1 training stopped on a non-finite loss or divergence, 2 bad input,
+130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,27 +25,37 @@ import sys
 from pathlib import Path
 
 import minigrad
+from bpe.corpus import BUILTIN_NAME, CorpusUnavailable, builtin_documents
 from gpt import model as gpt_model
-from gpt.corpus import BUILTIN_NAME, CorpusUnavailable, builtin_documents
+from gpt import pretrained
 from gpt.data.cleaning import CleaningOptions, clean_documents
 from gpt.data.dataset import Dataset, encode_documents, is_dataset, make_tokenizer, prepare
 from gpt.data.dataset import read_documents as read_files
 from gpt.evaluation import text_loss
+from gpt.files import RUN_DATA_DIR, TOKENIZER_FILE
 from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
 from gpt.plan import DEFAULT_MFU, make_plan
 from gpt.run import (
-    SAMPLES_FILE,
-    TOKENIZER_FILE,
+    check_resumable,
+    generate_text,
     load_tokenizer,
     load_trained_model,
+    lock_run_dir,
     new_run_dir,
     read_run_config,
-    sample,
+    record_sample,
+    removed_if_unfinished,
     write_run_config,
 )
+from gpt.finetune.chat import chat
+from gpt.finetune.dpo import DPOOptions, finetune_dpo
+from gpt.finetune.instruct import InstructOptions, finetune_instruct
+from gpt.finetune.lora_options import add_lora_flags, lora_settings
 from gpt.runlog import LOGGERS, LoggerUnavailable, make_loggers
+from gpt.stability import DIVERGENCE_MODES
 from gpt.train import BATCHINGS, TrainConfig, Trainer, make_batches
+from gpt.validation import check_number
 
 # The default `python -m gpt train` (with TrainConfig's defaults: 3000 steps of 16 x 64
 # tokens): about five minutes on two CPU cores, long enough for recognisable words and
@@ -49,11 +63,12 @@ from gpt.train import BATCHINGS, TrainConfig, Trainer, make_batches
 DEFAULT_MODEL = {"block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1}
 CHOICES = {"positions": gpt_model.POSITIONS, "norm": gpt_model.NORMS, "mlp": gpt_model.MLPS,
            "norm_placement": gpt_model.NORM_PLACEMENTS, "batching": BATCHINGS,
+           "on_divergence": DIVERGENCE_MODES,
            "normalization": ("NFC", "NFKC", "NFD", "NFKD")}
 # Flags a resumed run may change: they do not alter what is computed.
 RESUME_FLAGS = {"device"}
 USER_ERRORS = (ValueError, OSError, CorpusUnavailable, LoggerUnavailable)
-EXIT_CODES = {"completed": 0, "non-finite": 1, "interrupted": 130}
+EXIT_CODES = {"completed": 0, "non-finite": 1, "diverged": 1, "interrupted": 130}
 
 
 def main(argv=None) -> int:
@@ -120,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "Python's documentation)", argument_default=argparse.SUPPRESS)
     train.set_defaults(run=cmd_train)
     add_data_flags(train, prepared_ok=True)
-    add_dataclass_flags(train.add_argument_group("model"), GPTConfig, skip=("vocab_size",),
+    add_dataclass_flags(train.add_argument_group("model"), GPTConfig,
+                        skip=("vocab_size", "rope_scaling"),
                         defaults=DEFAULT_MODEL)
     add_dataclass_flags(train.add_argument_group("training"), TrainConfig)
     run = train.add_argument_group("run")
@@ -134,15 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no progress bar")
     add_sampling_flags(run, max_new_tokens=400, seed_flag=False)
 
-    sample_cmd = commands.add_parser("sample", help="generate text from a trained run")
-    sample_cmd.set_defaults(run=cmd_sample)
-    sample_cmd.add_argument("run_dir", metavar="RUN")
-    add_sampling_flags(sample_cmd, max_new_tokens=500)
-    sample_cmd.add_argument("--device", default="cpu")
+    sample = commands.add_parser("sample", help="generate text from a trained run or a "
+                                 "pretrained checkpoint")
+    sample.set_defaults(run=cmd_sample)
+    add_model_source_flags(sample)
+    add_sampling_flags(sample, max_new_tokens=500)
+    sample.add_argument("--device", default="cpu")
 
-    evaluate = commands.add_parser("eval", help="loss and perplexity of a run on a text")
+    evaluate = commands.add_parser("eval", help="loss and perplexity of a run (or a pretrained "
+                                   "checkpoint) on a text")
     evaluate.set_defaults(run=cmd_eval)
-    evaluate.add_argument("run_dir", metavar="RUN")
+    add_model_source_flags(evaluate)
     evaluate.add_argument("--data", nargs="+", metavar="FILE",
                           help="text files (default: the run's validation split)")
     evaluate.add_argument("--batch-size", type=int, default=32)
@@ -164,11 +182,23 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--mfu", type=float, default=DEFAULT_MFU,
                       help=f"utilisation of the matmul peak to assume (default: {DEFAULT_MFU})")
     plan.add_argument("--device", default="cpu")
+    add_finetune_commands(commands)
     return parser
 
 
+def add_model_source_flags(parser) -> None:
+    """RUN, or --pretrained: a Hugging Face folder or hub id (see gpt.pretrained)."""
+    parser.add_argument("run_dir", metavar="RUN", nargs="?", default=None,
+                        help="a run folder made by `train`")
+    parser.add_argument("--pretrained", metavar="PATH", default=None,
+                        help="instead of RUN: a Hugging Face GPT-2 / Llama folder or hub id")
+    parser.add_argument("--block-size", type=int, default=None,
+                        help="with --pretrained: a shorter context than the checkpoint's")
+
+
 def add_sampling_flags(parser, max_new_tokens: int, seed_flag: bool = True) -> None:
-    """Generation flags; training samples with its own --seed, so it has no seed flag."""
+    """How to sample each next token, and how much text; training generates with its own
+    --seed, so it has no seed flag."""
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
     parser.add_argument("--temperature", type=float, default=0.8)
@@ -176,6 +206,15 @@ def add_sampling_flags(parser, max_new_tokens: int, seed_flag: bool = True) -> N
     parser.add_argument("--top-p", type=float, default=None)
     if seed_flag:
         parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+
+
+def check_sampling_flags(args) -> None:
+    """The sampling flags in range (NaN and infinity never are), before any work."""
+    check_number("--max-new-tokens", args.max_new_tokens, minimum=0)
+    check_number("--temperature", args.temperature, minimum=0)
+    check_number("--top-k", args.top_k, minimum=1)
+    check_number("--top-p", args.top_p, above=0, maximum=1)
+    check_number("--seed", getattr(args, "seed", None), minimum=0)
 
 
 # -- shared steps -----------------------------------------------------------------------
@@ -206,9 +245,11 @@ def check_device(name: str) -> None:
 
 # -- commands ---------------------------------------------------------------------------
 def cmd_train(args) -> int:
+    check_sampling_flags(args)
     if args.resume:
         run_dir = Path(args.resume)
         model_config, train_config, data_dir = read_run_config(run_dir)
+        check_resumable(run_dir)
         changed = sorted(set(given(args, GPTConfig)) | set(given(args, TrainConfig))
                          - RESUME_FLAGS)
         if changed or args.data is not None:
@@ -220,18 +261,21 @@ def cmd_train(args) -> int:
         check_device(train_config.device)
         dataset = Dataset.load(data_dir)
         batches, val = data_streams(dataset, model_config.block_size, train_config)
+        lock = lock_run_dir(run_dir)
     else:
         train_config = TrainConfig(**given(args, TrainConfig))
         check_device(train_config.device)
         model_settings = {**DEFAULT_MODEL, **given(args, GPTConfig)}
         GPTConfig(vocab_size=1, **model_settings)  # bad model flags fail before any work
-        run_dir = new_run_dir(args.out, args.name)
-        dataset = load_dataset(args, run_dir / "data")
-        model_config = GPTConfig(vocab_size=dataset.vocab_size, **model_settings)
-        batches, val = data_streams(dataset, model_config.block_size, train_config)
-        dataset.tokenizer.save(run_dir / TOKENIZER_FILE)
-        write_run_config(run_dir, model_config, train_config, dataset.path)
-    return train_run(args, run_dir, model_config, train_config, dataset, batches, val)
+        run_dir, lock = new_run_dir(args.out, args.name)
+        with removed_if_unfinished(run_dir, lock):
+            dataset = load_dataset(args, run_dir / RUN_DATA_DIR)
+            model_config = GPTConfig(vocab_size=dataset.vocab_size, **model_settings)
+            batches, val = data_streams(dataset, model_config.block_size, train_config)
+            dataset.tokenizer.save(run_dir / TOKENIZER_FILE)
+            write_run_config(run_dir, model_config, train_config, dataset.path)
+    with lock:  # held while training: a second process in this folder is refused
+        return train_run(args, run_dir, model_config, train_config, dataset, batches, val)
 
 
 def data_streams(dataset: Dataset, block: int, config: TrainConfig):
@@ -276,38 +320,51 @@ def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
             print(f"final val loss {val_loss:.4f}")
         print(f"\nsample (step {result.step}, temperature {args.temperature}):")
         try:
-            text = sample(model.eval(), dataset.tokenizer, args.prompt, args.max_new_tokens,
-                          args.temperature, args.top_k, args.top_p, config.seed,
-                          out=sys.stdout)
+            text = generate_text(model.eval(), dataset.tokenizer, args.prompt,
+                                 args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                                 config.seed, out=sys.stdout)
         except ValueError as exc:  # the prompt: training itself went well
             print(f"no sample: {exc}", file=sys.stderr)
             return EXIT_CODES[result.status]
         print()
-        with open(run_dir / SAMPLES_FILE, "a", encoding="utf-8") as f:
-            f.write(f"--- step {result.step}, temperature {args.temperature}, "
-                    f"seed {config.seed}\n{text}\n")
+        record_sample(run_dir, f"step {result.step}, temperature {args.temperature}, "
+                      f"seed {config.seed}", text)
     return EXIT_CODES[result.status]
 
 
-def cmd_sample(args) -> int:
+def model_from_args(args):
+    """(model in eval mode, its tokenizer) from RUN or --pretrained, exactly one given."""
+    if (args.run_dir is None) == (args.pretrained is None):
+        raise ValueError("give a RUN folder or --pretrained PATH (one of the two)")
     check_device(args.device)
-    model = load_trained_model(args.run_dir, args.device)
-    sample(model, load_tokenizer(args.run_dir), args.prompt, args.max_new_tokens,
-           args.temperature, args.top_k, args.top_p, args.seed, out=sys.stdout)
+    if args.pretrained is None:
+        return load_trained_model(args.run_dir, args.device), load_tokenizer(args.run_dir)
+    folder = pretrained.resolve_model_folder(args.pretrained)
+    return (pretrained.load_pretrained(folder, args.device, block_size=args.block_size),
+            pretrained.load_pretrained_tokenizer(folder))
+
+
+def cmd_sample(args) -> int:
+    check_sampling_flags(args)
+    model, tokenizer = model_from_args(args)
+    generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
+                  args.temperature, args.top_k, args.top_p, args.seed, out=sys.stdout)
     print()
     return 0
 
 
 def cmd_eval(args) -> int:
-    check_device(args.device)
-    model = load_trained_model(args.run_dir, args.device)
+    if args.pretrained is not None and not args.data:
+        raise ValueError("eval --pretrained needs --data (a checkpoint has no validation split)")
+    model, tokenizer = model_from_args(args)
     if args.data:
         documents, _ = clean_documents(read_files(args.data))
         try:
-            tokens = encode_documents(load_tokenizer(args.run_dir), documents)
+            tokens = encode_documents(tokenizer, documents)
         except ValueError as exc:
-            raise ValueError(f"{', '.join(args.data)}: the run's tokenizer cannot encode this "
-                             f"text: {exc}") from None
+            whose = "run" if args.pretrained is None else "checkpoint"
+            raise ValueError(f"{', '.join(args.data)}: the {whose}'s tokenizer cannot encode "
+                             f"this text: {exc}") from None
         source = ", ".join(args.data)
     else:
         _, _, data_dir = read_run_config(args.run_dir)
@@ -327,6 +384,8 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    check_number("--tokens", args.tokens, minimum=1)
+    check_number("--mfu", args.mfu, above=0, maximum=1)
     check_device(args.device)
     if args.tokens is not None:
         tokens = int(args.tokens)
@@ -342,3 +401,121 @@ def cmd_plan(args) -> int:
         tokens = len(encode_documents(tokenizer, documents))
     print(make_plan(tokens, matmul_peak_flops(args.device), args.mfu).format())
     return 0
+
+
+# -- fine-tuning ------------------------------------------------------------------------
+# Short runs from a pretrained model (TrainConfig's own defaults are pretraining's).
+FINETUNE_TRAIN = {"steps": 300, "batch_size": 8, "lr": 1e-4, "min_lr": 1e-5, "warmup": 10,
+                  "eval_interval": 50, "checkpoint_interval": 100}
+FINETUNE_SKIP = ("batching", "stride", "eval_batches")  # pretraining's window sampling
+
+
+def add_finetune_commands(commands) -> None:
+    """`finetune instruct | dpo` (each with the LoRA flags) and `chat`."""
+    finetune = commands.add_parser("finetune", help="fine-tune a run or a pretrained "
+                                   "checkpoint (instruct, dpo)")
+    stages = finetune.add_subparsers(dest="stage", required=True, metavar="STAGE")
+
+    instruct = add_finetune_stage(stages, "instruct", "instruction fine-tuning on Alpaca "
+                                  "or chat records", cmd_finetune_instruct)
+    instruct.add_argument("--train-on-prompt", action="store_true", default=False,
+                          help="also train on the prompt tokens (default: masked)")
+    instruct.add_argument("--packing", action="store_true", default=False,
+                          help="pack several short examples into each row")
+    instruct.add_argument("--max-new-tokens", type=int, default=128,
+                          help="longest test response generated (default: 128)")
+    instruct.add_argument("--judge-url", default=None, metavar="URL",
+                          help="an OpenAI-compatible endpoint to score the test responses "
+                               "(key from $OPENAI_API_KEY if needed)")
+    instruct.add_argument("--judge-model", default=None, metavar="NAME",
+                          help="the judge's model name at --judge-url")
+
+    dpo = add_finetune_stage(stages, "dpo", "preference alignment (DPO) on {instruction, "
+                             "input, chosen, rejected} records", cmd_finetune_dpo)
+    dpo.add_argument("--beta", type=float, default=0.1,
+                     help="DPO's beta: larger keeps the policy closer to the reference "
+                          "(default: 0.1)")
+
+    chat = commands.add_parser("chat", help="talk to a fine-tuned run (one line per turn)")
+    chat.set_defaults(run=cmd_chat)
+    chat.add_argument("run_dir", metavar="RUN")
+    chat.add_argument("--system", default=None, help="a system message (chat template)")
+    chat.add_argument("--max-new-tokens", type=int, default=256)
+    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--top-k", type=int, default=None)
+    chat.add_argument("--top-p", type=float, default=None)
+    chat.add_argument("--seed", type=int, default=0, help="sampling seed")
+    chat.add_argument("--device", default="cpu")
+
+
+def add_finetune_stage(stages, name: str, help_text: str, run):
+    """A `finetune NAME` parser with the flags every stage shares: data, starting model,
+    splits, training (TrainConfig, fine-tuning defaults), run folder and LoRA."""
+    stage = stages.add_parser(name, help=help_text, argument_default=argparse.SUPPRESS)
+    stage.set_defaults(run=run)
+    data = stage.add_argument_group("data")
+    data.add_argument("--data", metavar="FILE", default=None,
+                      help="records: a .json list or a .jsonl file")
+    data.add_argument("--from", dest="start", metavar="RUN_OR_PRETRAINED", default=None,
+                      help="the starting model: a run folder or a Hugging Face checkpoint")
+    data.add_argument("--val-fraction", type=float, default=0.05)
+    data.add_argument("--test-fraction", type=float, default=0.1)
+    add_dataclass_flags(stage.add_argument_group("training"), TrainConfig, skip=FINETUNE_SKIP,
+                        defaults=FINETUNE_TRAIN)
+    run_group = stage.add_argument_group("run")
+    run_group.add_argument("--out", default="runs", help="parent of run folders")
+    run_group.add_argument("--name", default=None, help="run folder name (default: date-time)")
+    run_group.add_argument("--resume", metavar="RUN", default=None,
+                           help="continue the fine-tuning run in folder RUN")
+    run_group.add_argument("--no-progress", action="store_true", default=False)
+    add_lora_flags(stage)
+    return stage
+
+
+def finetune_run(args, run) -> int:
+    """A fresh fine-tuning run (in a new folder) or a resumed one, under the folder lock;
+    `run(run_dir, train, resume)` does the stage's work."""
+    lora = lora_settings(args)
+    if args.resume:
+        changed = sorted(set(given(args, TrainConfig)) - RESUME_FLAGS)
+        if args.data or args.start or lora or changed:
+            raise ValueError(f"--resume continues {args.resume} with its saved settings; "
+                             "only --device may change")
+        train = TrainConfig(device=args.device) if hasattr(args, "device") else None
+        if train is not None:
+            check_device(train.device)
+        run_dir = Path(args.resume)
+        with lock_run_dir(run_dir):
+            result = run(run_dir, train, lora, resume=True)
+        return EXIT_CODES[result.status]
+    train = TrainConfig(**{**FINETUNE_TRAIN, **given(args, TrainConfig)})
+    check_device(train.device)
+    run_dir, lock = new_run_dir(args.out, args.name)
+    with lock, removed_if_unfinished(run_dir, lock):
+        print(f"run folder: {run_dir}", flush=True)
+        result = run(run_dir, train, lora, resume=False)
+    return EXIT_CODES[result.status]
+
+
+def cmd_finetune_instruct(args) -> int:
+    options = InstructOptions(args.val_fraction, args.test_fraction, args.train_on_prompt,
+                              args.packing, args.max_new_tokens)
+    return finetune_run(args, lambda run_dir, train, lora, resume: finetune_instruct(
+        run_dir, args.data, args.start, train, options, lora, resume, args.judge_url,
+        args.judge_model, progress=not args.no_progress))
+
+
+def cmd_finetune_dpo(args) -> int:
+    options = DPOOptions(args.beta, args.val_fraction, args.test_fraction)
+    return finetune_run(args, lambda run_dir, train, lora, resume: finetune_dpo(
+        run_dir, args.data, args.start, train, options, lora, resume,
+        progress=not args.no_progress))
+
+
+def cmd_chat(args) -> int:
+    check_device(args.device)
+    chat(args.run_dir, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+         top_k=args.top_k, top_p=args.top_p, seed=args.seed, system=args.system,
+         device=args.device)
+    return 0
+

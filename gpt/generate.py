@@ -1,4 +1,5 @@
-"""Text generation: sample one token at a time from a GPT, streaming.
+"""Token generation: one token at a time from a GPT, streaming (`generate`), each drawn
+from the last position's logits by `sample_next`.
 
 Each step takes the logits of the last position, divides them by the temperature, keeps
 the top-k tokens and/or the smallest set of tokens holding top-p of the probability mass
@@ -39,8 +40,8 @@ def generate(model, ids, max_new_tokens: int, temperature: float = 1.0,
     prompt = _prompt_list(ids)
     if max_new_tokens < 0:
         raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
-    if temperature < 0:
-        raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+    if not 0 <= temperature < math.inf:  # NaN fails too
+        raise ValueError(f"generate: temperature must be finite and >= 0, got {temperature}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
@@ -54,7 +55,8 @@ def generate(model, ids, max_new_tokens: int, temperature: float = 1.0,
         generator = minigrad.Generator(generator)
     cache = KVCache(model.config.n_layer, model.config.block_size) if use_cache else None
     tokens = _sampled_tokens(model, prompt, max_new_tokens, cache,
-                             lambda logits: sample(logits, temperature, top_k, top_p, generator))
+                             lambda logits: sample_next(logits, temperature, top_k, top_p,
+                                                        generator))
     return _until_stop(tokens, stops)
 
 
@@ -101,8 +103,8 @@ def next_token_logits(model, tokens: list[int], cache: KVCache | None = None):
     return logits[0, -1]
 
 
-def sample(logits, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, generator: minigrad.Generator | None = None) -> int:
+def sample_next(logits, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, generator: minigrad.Generator | None = None) -> int:
     """One token id from logits (V,): argmax when temperature == 0, otherwise a draw from
     softmax(filtered logits / temperature) by the Gumbel-max trick
     (argmax(logits + Gumbel noise) is distributed as softmax(logits))."""

@@ -1,18 +1,23 @@
 """Health checks the trainer runs on the per-step numbers it fetches from the device:
-loss spikes (reported, the run goes on) and non-finite losses or gradient norms (the run
-stops before a poisoned state can be checkpointed)."""
+loss spikes (reported, the run goes on) and non-finite losses, gradient norms or parameters
+(the run stops, or rolls back, before a poisoned state can be checkpointed)."""
 
 from __future__ import annotations
 
 import math
 
 
-class NonFiniteError(RuntimeError):
-    """The loss or the gradient norm became NaN or infinite; `step` is where."""
+class DivergenceError(RuntimeError):
+    """Training left the rails at `step` (a non-finite number, or too many outliers in a
+    row): the run stops, or rolls back with --on-divergence rollback."""
 
     def __init__(self, message: str, step: int):
         super().__init__(message)
         self.step = step
+
+
+class NonFiniteError(DivergenceError):
+    """The loss, the gradient norm or a parameter became NaN or infinite."""
 
 
 def check_finite(step: int, loss: float, grad_norm: float) -> None:

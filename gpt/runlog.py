@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from numbers import Number
 from pathlib import Path
+
+from gpt.files import TENSORBOARD_DIR
+from minigrad.io import atomic
 
 LOGGERS = ("tensorboard", "wandb")
 
@@ -22,35 +24,58 @@ class LoggerUnavailable(RuntimeError):
 
 
 class MetricsLog:
-    """Appends records to metrics.jsonl, flushed line by line so a crash loses nothing.
+    """Appends records to metrics.jsonl, flushed line by line so a crash loses nothing;
+    `count` is the number of records the file holds.
 
-    Resuming from a checkpoint at step S first drops the records after S (logged by the
-    interrupted run past its last checkpoint), so the file reads as one unbroken run."""
+    The one file gpt writes without `minigrad.io.atomic`: rewriting the whole log for each
+    new line would cost time growing with the run. A crash (or a full disk) can at worst
+    tear the last line, which `read_metrics` drops, saying so through `warn`. Opening it
+    keeps the first `keep` records (0: a fresh run starts anew; a resumed one keeps those
+    its checkpoint covers and drops what the interrupted run logged after it), so the
+    file reads as one unbroken run; that rewrite is atomic."""
 
-    def __init__(self, path, resume_step: int | None = None):
+    def __init__(self, path, keep: int = 0, warn=None):
         self.path = Path(path)
-        if resume_step is not None and self.path.exists():
-            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
-            _write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        kept = read_metrics(self.path, warn)[:keep] if keep and self.path.exists() else []
+        atomic.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        self.count = len(kept)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
     def log(self, record: dict) -> None:
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
+        self.count += 1
 
     def close(self) -> None:
         self._file.close()
 
 
-def read_metrics(path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+class MetricsError(ValueError):
+    """A metrics.jsonl line, other than a torn last one, that is not a JSON record."""
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def read_metrics(path, warn=None) -> list[dict]:
+    """The records of a metrics.jsonl. A last line that is cut short (no newline: torn by
+    a crash or a full disk mid-write) is left out, and `warn(message)` called if given;
+    any other line that is not a JSON object raises MetricsError naming file and line."""
+    lines = Path(path).read_bytes().split(b"\n")
+    torn = lines.pop()  # b"" when the file ends with its newline
+    if torn.strip() and warn is not None:
+        warn(f"{path}: dropped a torn last line (line {len(lines) + 1}, cut short by a crash "
+             f"or a full disk): {torn[:60]!r}")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MetricsError(f"{path} line {number} is not a JSON record ({exc}): "
+                               f"{line[:60]!r}; repair or remove that line") from None
+        if not isinstance(record, dict):
+            raise MetricsError(f"{path} line {number} is not a JSON object: {line[:60]!r}")
+        records.append(record)
+    return records
 
 
 def _scalars(record: dict) -> dict:
@@ -70,7 +95,7 @@ class TensorBoardLogger:
             except ImportError:
                 raise LoggerUnavailable("--logger tensorboard needs TensorBoard: pip install "
                                    "tensorboard (with torch) or tensorboardX") from None
-        self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+        self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD_DIR))
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
 
     def log(self, record: dict) -> None:
@@ -112,30 +137,52 @@ def make_loggers(names, run_dir: Path, config: dict) -> list:
     return [classes[name](run_dir, config) for name in names]
 
 
+def train_curves(records: list[dict]) -> tuple[list, list, list]:
+    """The training-loss curve of a run's records, split where it rolled back (each piece
+    a list of (step, loss); the steps re-run after a rollback start a new piece), the
+    steps of the rollbacks, and the (step, loss) of updates the outlier guard skipped."""
+    pieces, rollbacks, skipped = [[]], [], []
+    for r in records:
+        if r.get("event") == "rollback":
+            rollbacks.append(r["step"])
+            pieces.append([])
+        elif "event" not in r and _finite(r.get("loss")):
+            pieces[-1].append((r["step"], r["loss"]))
+            if r.get("skipped"):
+                skipped.append((r["step"], r["loss"]))
+    return [p for p in pieces if p], rollbacks, skipped
+
+
 def plot_loss_curve(records: list[dict], path, title: str = "") -> Path | None:
-    """Train and validation loss against step as a PNG; None if matplotlib is missing."""
+    """Train and validation loss against step as a PNG, rollbacks as dashed lines and
+    skipped updates as crosses; None if matplotlib is missing."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    train = [(r["step"], r["loss"]) for r in records if _finite(r.get("loss"))]
+    pieces, rollbacks, skipped = train_curves(records)
     val = [(r["step"], r["val_loss"]) for r in records if _finite(r.get("val_loss"))]
     fig = Figure(figsize=(7, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    if train:
-        ax.plot(*zip(*train), lw=1, alpha=0.8, label="train")
+    for i, piece in enumerate(pieces):
+        ax.plot(*zip(*piece), color="C0", lw=1, alpha=0.8, label="train" if i == 0 else None)
     if val:
-        ax.plot(*zip(*val), "o-", ms=3, label="val")
+        ax.plot(*zip(*val), "o-", color="C1", ms=3, label="val")
+    for i, step in enumerate(rollbacks):
+        ax.axvline(step, color="C3", ls="--", lw=1, label="rollback" if i == 0 else None)
+    if skipped:
+        ax.plot(*zip(*skipped), "x", color="C3", ms=5, label="skipped update")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats per token)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if train or val:
+    if pieces or val:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic.atomic_write(path) as f:
+        fig.savefig(f, format="png")
     return Path(path)
 
 

@@ -4,10 +4,9 @@ A `Tensor` wraps an array on a device (NumPy on the CPU, CuPy on a GPU); every o
 `Function` with a hand-written backward. See README.md for a tour.
 """
 
-from minigrad import io, nn, ops, optim, viz
-from minigrad.anomaly import detect_anomaly
+from minigrad import io, nn, ops, optim
 from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad
-from minigrad.backend import Device, get_device
+from minigrad.backends import Device, get_device
 from minigrad.creation import (
     arange,
     full,
@@ -20,11 +19,13 @@ from minigrad.creation import (
     zeros,
     zeros_like,
 )
-from minigrad.gradcheck import GradcheckError, gradcheck
+from minigrad.instruments import viz  # `minigrad.viz.draw`, `minigrad.viz.record_modules`
+from minigrad.instruments.anomaly import detect_anomaly
+from minigrad.instruments.profiler import profile
 from minigrad.ops import *  # noqa: F403  (the functional forms of all ops)
-from minigrad.profiler import profile
 from minigrad.random import Generator, default_generator, manual_seed
 from minigrad.tensor import Tensor
+from minigrad.testing.gradcheck import GradcheckError, gradcheck
 
 float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
 int8, int16, int32, int64, uint8, bool_ = "int8", "int16", "int32", "int64", "uint8", "bool"
@@ -32,16 +33,6 @@ int8, int16, int32, int64, uint8, bool_ = "int8", "int16", "int32", "int64", "ui
 device = get_device
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name):
-    # `minigrad.testing` (hypothesis strategies) loads on first use: hypothesis is a
-    # test dependency, not a runtime one.
-    if name == "testing":
-        import importlib
-
-        return importlib.import_module("minigrad.testing")
-    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 
 __all__ = [

@@ -150,7 +150,7 @@ def remove_observer(hook) -> None:
 def _named_error(fn: Function, inputs, exc: Exception) -> Exception:
     """Re-raise an array library's error with the op's name, shapes and dtypes (checked
     only once the forward has failed, so the common path pays nothing)."""
-    from minigrad.backend import dtype_name
+    from minigrad.backends import dtype_name
 
     devices = {t.device.name for t in inputs}
     if len(devices) > 1:

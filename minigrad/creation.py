@@ -3,7 +3,7 @@ seedable generator)."""
 
 from __future__ import annotations
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.random import default_generator
 from minigrad.tensor import Tensor
 
@@ -28,18 +28,18 @@ def _make(array, device, requires_grad: bool) -> Tensor:
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad: bool = False) -> Tensor:
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     return _make(device.zeros(_shape(shape), dtype), device, requires_grad)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad: bool = False) -> Tensor:
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     return _make(device.ones(_shape(shape), dtype), device, requires_grad)
 
 
 def full(shape, value, dtype=DEFAULT_FLOAT, device=None,
          requires_grad: bool = False) -> Tensor:
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     return _make(device.full(tuple(shape), value, dtype), device, requires_grad)
 
 
@@ -53,7 +53,7 @@ def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Like range(): integers by default, floats when any bound is a float."""
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     if dtype is None:
         floats = any(isinstance(v, float) for v in (start, stop, step))
         dtype = DEFAULT_FLOAT if floats else "int64"

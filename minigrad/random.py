@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigrad import backend
+from minigrad import backends
 
 
 class Generator:
@@ -10,7 +10,7 @@ class Generator:
     and dropout; its state can be saved and restored (checkpoints do this)."""
 
     def __init__(self, seed: int | None = None, device=None):
-        self.device = backend.get_device(device)
+        self.device = backends.get_device(device)
         self.seed = seed
         self._rng = self.device.generator(seed)
 
@@ -43,7 +43,7 @@ _default_seed: list = [None]
 
 def default_generator(device=None) -> Generator:
     """The generator used when none is passed: one per device, seeded by `manual_seed`."""
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     gen = _default_generators.get(device.name)
     if gen is None:
         gen = _default_generators[device.name] = Generator(_default_seed[0], device)

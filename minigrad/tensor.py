@@ -11,7 +11,7 @@ gradient accumulation works, so nothing clears it implicitly.
 
 from __future__ import annotations
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.autograd import run_backward
 
 
@@ -24,16 +24,16 @@ class Tensor:
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
         if isinstance(data, Tensor):
             data = data.data
-        target = backend.get_device(device) if device is not None else None
-        source = backend.device_of(data)
+        target = backends.get_device(device) if device is not None else None
+        source = backends.device_of(data)
         if source is not None and (target is None or target is source):
             self.device = source
             self.data = data if dtype is None else _cast(source, data, dtype)
         else:
-            self.device = target or backend.cpu_device()
+            self.device = target or backends.get_device("cpu")
             if source is not None:
                 data = source.to_host(data)
-            self.data = self.device.asarray(backend.host_array(data, dtype))
+            self.data = self.device.asarray(backends.host_array(data, dtype))
         self.grad = None
         self._ctx = None
         self._out_index = 0
@@ -131,7 +131,7 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not self.device.is_floating(self.data.dtype):
             raise TypeError(f"requires_grad: only floating-point tensors can require "
-                            f"gradients, got dtype {backend.dtype_name(self.data.dtype)}")
+                            f"gradients, got dtype {backends.dtype_name(self.data.dtype)}")
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use detach()")
         self.requires_grad = requires_grad
@@ -161,7 +161,7 @@ class Tensor:
             if seed.dtype != self.data.dtype:  # gradients keep the tensor's dtype
                 seed = self.device.xp.astype(seed, self.data.dtype)
         else:
-            seed = self.device.asarray(backend.host_array(grad, None), dtype=self.data.dtype)
+            seed = self.device.asarray(backends.host_array(grad, None), dtype=self.data.dtype)
         if tuple(seed.shape) != self.shape:
             raise ValueError(f"backward(): grad of shape {tuple(seed.shape)} does not match "
                              f"tensor of shape {self.shape}")
@@ -239,10 +239,10 @@ class Tensor:
         from minigrad.ops.conversion import to_device
 
         out = self
-        if dtype is not None and backend.dtype_name(dtype) != backend.dtype_name(self.dtype):
+        if dtype is not None and backends.dtype_name(dtype) != backends.dtype_name(self.dtype):
             out = out.astype(dtype)
-        if device is not None and backend.get_device(device) is not self.device:
-            out = to_device(out, backend.get_device(device))
+        if device is not None and backends.get_device(device) is not self.device:
+            out = to_device(out, backends.get_device(device))
         return out
 
     def cpu(self) -> Tensor:
@@ -339,6 +339,12 @@ class Tensor:
     def sqrt(self):
         return ops.sqrt(self)
 
+    def sin(self):
+        return ops.sin(self)
+
+    def cos(self):
+        return ops.cos(self)
+
     def abs(self):
         return ops.abs(self)
 
@@ -352,7 +358,12 @@ class Tensor:
         return ops.relu(self)
 
     def gelu(self, approximate: str = "none"):
-        return ops.gelu(self, approximate)
+        from minigrad.nn.functional.gelu import gelu  # a fused op: above the primitive ops
+
+        return gelu(self, approximate)
+
+    def erf(self):
+        return ops.erf(self)
 
     def silu(self):
         return ops.silu(self)
@@ -421,6 +432,12 @@ class Tensor:
 
     def split(self, split_size_or_sections, axis: int = 0):
         return ops.split(self, split_size_or_sections, axis)
+
+    def tril(self, diagonal: int = 0):
+        return ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0):
+        return ops.triu(self, diagonal)
 
     def masked_fill(self, mask, value):
         return ops.masked_fill(self, mask, value)

@@ -9,8 +9,8 @@ once every thread waits there, a shuffle releases its warp once all 32 lanes do.
 thread runs as far as it can before the next one starts, so a missing barrier shows up
 as wrong values, and a barrier some thread never reaches fails the launch.
 
-`EmulatedCudaDevice` is a NumPy device that also plays the kernel host (`compile`), so
-`minigrad.cuda.build_kernels` wraps the emulated kernels exactly as it wraps CuPy's.
+`EmulatedHost` is a kernel host (NumPy arrays plus `compile`), so the wrappers of
+`minigrad.backends.cuda` drive the emulated kernels exactly as they drive CuPy's.
 Launches check every argument against the kernel's C signature (an array of the right
 element type for a pointer, a NumPy scalar of the exact type for a value): checks CuPy
 cannot make, as it would pass a Python float as a double.
@@ -28,8 +28,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from minigrad.backend import NumpyDevice
 
 COMPILER = shutil.which("g++")
 CACHE_DIR = Path(tempfile.gettempdir()) / "minigrad-cuda-emulator"
@@ -270,8 +268,11 @@ def _compile(text: str) -> Path:
     return library
 
 
-class EmulatedCudaDevice(NumpyDevice):
-    """A NumPy device that is also a kernel host running the CUDA sources on the CPU."""
+class EmulatedHost:
+    """A kernel host for `minigrad.backends.cuda.KernelLibrary`: NumPy arrays, and CUDA
+    sources compiled to run on the CPU."""
+
+    xp = np
 
     def compile(self, source: str, options: tuple[str, ...]) -> EmulatedModule:
         return EmulatedModule(source, options)

@@ -4,7 +4,7 @@ Written independently in plain PyTorch (explicit attention math, explicit norms)
 same parameter names and layout as the minigrad model, so a state dict copies across
 one to one and the two models can be compared op for op: logits, loss, gradients and
 optimizer steps. Every variant of `GPTConfig` is mirrored (positions, norm, MLP, norm
-placement, weight tying).
+placement, weight tying, QK-norm, logit soft-capping), and PaLM's z-loss.
 """
 
 from __future__ import annotations
@@ -58,12 +58,18 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.qk_norm = config.qk_norm
+        if config.qk_norm:
+            self.q_norm = RMSNorm(config.n_embd // config.n_head)
+            self.k_norm = RMSNorm(config.n_embd // config.n_head)
 
     def forward(self, x, rope=None):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
                    for t in (q, k, v))
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos[:T], sin[:T]), apply_rope(k, cos[:T], sin[:T])
@@ -148,6 +154,9 @@ class TorchGPT(nn.Module):
             x = self.ln_f(x)
         head = self.wte.weight if self.config.tie_weights else self.lm_head.weight
         logits = x @ head.T
+        if self.config.logit_softcap:
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits / cap)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T),
@@ -162,6 +171,11 @@ class TorchGPT(nn.Module):
             (decay if p.ndim >= 2 and not is_embedding else no_decay).append(p)
         return [g for g in ({"params": decay, "weight_decay": weight_decay},
                             {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+
+
+def z_loss(logits):
+    """PaLM's auxiliary loss: the mean over positions of logsumexp(logits)^2."""
+    return torch.logsumexp(logits, dim=-1).pow(2).mean()
 
 
 def from_minigrad(model, dtype=torch.float64) -> TorchGPT:

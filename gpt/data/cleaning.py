@@ -18,6 +18,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from gpt.validation import check_number
+
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffd]")
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
@@ -39,9 +41,11 @@ class CleaningOptions:
         if self.normalization not in (None, "NFC", "NFKC", "NFD", "NFKD"):
             raise ValueError(f"cleaning: normalization must be NFC, NFKC, NFD, NFKD or None, "
                              f"got {self.normalization!r}")
-        if not 0.0 <= self.min_letter_fraction <= 1.0:
-            raise ValueError(f"cleaning: min_letter_fraction must be in [0, 1], got "
-                             f"{self.min_letter_fraction}")
+        check_number("--min-letter-fraction", self.min_letter_fraction, minimum=0, maximum=1,
+                     where="cleaning")
+        for name in ("dedup_lines_min_chars", "min_chars", "max_chars"):
+            check_number("--" + name.replace("_", "-"), getattr(self, name), minimum=0,
+                         where="cleaning")
         if self.max_chars is not None and self.max_chars < self.min_chars:
             raise ValueError(f"cleaning: max_chars {self.max_chars} is below min_chars "
                              f"{self.min_chars}")

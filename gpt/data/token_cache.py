@@ -7,34 +7,24 @@ so `numpy.load(path, mmap_mode="r")` opens it anywhere.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-
-def smallest_uint_dtype(vocab_size: int) -> np.dtype:
-    """uint8 for vocabularies up to 256 ids, uint16 up to 65,536, else uint32."""
-    if vocab_size <= 0:
-        raise ValueError(f"token cache: vocab_size must be positive, got {vocab_size}")
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if vocab_size - 1 <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    raise ValueError(f"token cache: vocab_size {vocab_size} does not fit in uint32")
+from bpe import id_dtype
+from minigrad.io.atomic import atomic_write
 
 
 def save_tokens(path, ids, vocab_size: int) -> Path:
     """Write token ids to `path` (.npy) atomically; returns the path."""
     path = Path(path)
-    dtype = smallest_uint_dtype(vocab_size)
+    dtype = id_dtype(vocab_size)
     array = np.asarray(ids, dtype=np.int64)
     if array.size and (array.min() < 0 or array.max() >= vocab_size):
         raise ValueError(f"token cache: ids must lie in [0, {vocab_size}), found "
                          f"[{array.min()}, {array.max()}]")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.save(f, array.astype(dtype))
-    os.replace(tmp, path)
     return path
 
 

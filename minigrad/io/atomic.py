@@ -1,11 +1,34 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never a
-half-written mix."""
+half-written mix.
+
+`atomic_write` yields a binary file for writers that stream (NumPy's `save`, a figure's
+`savefig`); `write_bytes`, `write_text` and `write_json` write a whole value at once;
+`remove` deletes a file. A kill leaves at worst a temporary file (``.<name>.<random>.tmp``)
+behind, which `remove_stale_temporaries` deletes on the next start.
+
+Every step that changes the disk first calls `fault_hook(operation, path)` when it is set
+(None by default): the tests use it to kill the process at the N-th file operation of a
+save and check that what is left on disk is still a complete, consistent state.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+
+_TEMP_SUFFIX = ".tmp"
+
+# Called as fault_hook(operation, path) before each disk change; operation is one of
+# "create" (a temporary file), "replace" (a temporary file over its target), "sync" (the
+# directory, after a replace) and "remove".
+fault_hook = None
+
+
+def _operation(operation: str, path: str) -> None:
+    if fault_hook is not None:
+        fault_hook(operation, path)
 
 
 @contextlib.contextmanager
@@ -19,20 +42,60 @@ def atomic_write(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    _operation("create", path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp")
+                               suffix=_TEMP_SUFFIX)
     try:
         os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        _operation("replace", path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+    _operation("sync", directory)
     _fsync_directory(directory)
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Replace `path` with `data` atomically."""
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+def write_text(path, text: str) -> None:
+    """Replace `path` with `text`, encoded as UTF-8, atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, value, indent: int | None = 2) -> None:
+    """Replace `path` with `value` as JSON (indented, ending in a newline), atomically."""
+    write_text(path, json.dumps(value, indent=indent) + "\n")
+
+
+def remove(path) -> None:
+    """Delete `path` if it exists (a file left over from an earlier state)."""
+    path = os.fspath(path)
+    _operation("remove", path)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def remove_stale_temporaries(directory) -> list[str]:
+    """Delete the temporary files that killed writes left in `directory` (call it only
+    where no other process is writing: a folder this process holds locked). Returns
+    their names."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in sorted(os.listdir(directory)):
+            if name.startswith(".") and name.endswith(_TEMP_SUFFIX):
+                remove(os.path.join(directory, name))
+                removed.append(name)
+    return removed
 
 
 def _mode_for(path: str) -> int:

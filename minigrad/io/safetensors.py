@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.io.atomic import atomic_write
 from minigrad.tensor import Tensor
 
@@ -87,7 +87,7 @@ def load_safetensors(path, device=None) -> dict:
     Raises SafetensorsError for a truncated or corrupted file. BF16 tensors (NumPy has
     no bfloat16) load as float32, exactly.
     """
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     return {name: Tensor(device.asarray(array), device=device)
             for name, array in read_safetensors(path)[0].items()}
 
@@ -124,7 +124,7 @@ def read_safetensors(path) -> tuple[dict, dict]:
 def _to_host(value) -> np.ndarray:
     if isinstance(value, Tensor):
         return value.device.to_host(value.data)
-    source = backend.device_of(value)
+    source = backends.device_of(value)
     if source is None:
         raise TypeError(f"save_safetensors: expected a Tensor or an array, got "
                         f"{type(value).__name__}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.autograd import no_grad
 from minigrad.nn.parameter import Parameter, zero_grads
 from minigrad.tensor import Tensor
@@ -185,7 +185,7 @@ class Module:
         """Move every parameter and buffer to `device` and cast the floating ones to
         `dtype`, in place: the Parameter objects stay the same (build optimizers after,
         or they rebuild their state layout on their next step)."""
-        target = None if device is None else backend.get_device(device)
+        target = None if device is None else backends.get_device(device)
         with no_grad():
             for t in (*self.parameters(), *self.buffers()):
                 _move(t, target, dtype)
@@ -313,10 +313,10 @@ def copy_into(target: Tensor, value) -> None:
     view into its flat buffer."""
     device = target.device
     data = value.data if isinstance(value, Tensor) else value
-    source = backend.device_of(data)
+    source = backends.device_of(data)
     if source is not device:
         host = data if source is None else source.to_host(data)
-        data = device.asarray(backend.host_array(host, target.dtype))
+        data = device.asarray(backends.host_array(host, target.dtype))
     if data.dtype != target.dtype:
         data = device.xp.astype(data, target.dtype)
     target.data[...] = data

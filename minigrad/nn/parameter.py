@@ -8,7 +8,7 @@ recognises: assigning one to a module attribute registers it, so `parameters()`,
 
 from __future__ import annotations
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.tensor import Tensor
 
 
@@ -42,5 +42,5 @@ def zero_grads(parameters, set_to_none: bool = True) -> None:
 
 def new_parameter(shape: tuple, device=None, dtype="float32") -> Parameter:
     """A zero-filled Parameter, for layers to fill with an initialiser."""
-    device = backend.get_device(device)
+    device = backends.get_device(device)
     return Parameter(device.zeros(tuple(shape), dtype))

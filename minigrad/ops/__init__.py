@@ -2,7 +2,7 @@
 a hand-written backward, plus a functional form re-exported here."""
 
 from minigrad.ops._util import as_tensor
-from minigrad.ops.activations import gelu, relu, sigmoid, silu, tanh
+from minigrad.ops.activations import erf, relu, sigmoid, silu, tanh
 from minigrad.ops.arithmetic import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
 from minigrad.ops.compare import compare
 from minigrad.ops.conversion import astype, to_device
@@ -20,13 +20,14 @@ from minigrad.ops.shape import (
     transpose,
     unsqueeze,
 )
-from minigrad.ops.unary import abs, clip, exp, log, maximum, minimum, sqrt
+from minigrad.ops.triangular import tril, triu
+from minigrad.ops.unary import abs, clip, cos, exp, log, maximum, minimum, sin, sqrt
 
 __all__ = [
     "abs", "add", "argmax", "as_tensor", "astype", "broadcast_to", "cat", "clip", "compare",
-    "concatenate", "div", "exp", "expand", "gelu", "getitem", "log", "logsumexp",
+    "concatenate", "cos", "div", "erf", "exp", "expand", "getitem", "log", "logsumexp",
     "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
-    "permute", "pow", "rdiv", "relu", "reshape", "rpow", "rsub", "sigmoid", "silu", "split",
-    "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "tanh", "to_device", "transpose",
-    "unsqueeze", "var", "where",
+    "permute", "pow", "rdiv", "relu", "reshape", "rpow", "rsub", "sigmoid", "silu", "sin",
+    "split", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "tanh", "to_device",
+    "transpose", "tril", "triu", "unsqueeze", "var", "where",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.autograd import Function
 from minigrad.tensor import Tensor
 
@@ -35,9 +35,9 @@ class ToDevice(Function):
 
 
 def astype(a: Tensor, dtype) -> Tensor:
-    if backend.dtype_name(dtype) == backend.dtype_name(a.dtype):
+    if backends.dtype_name(dtype) == backends.dtype_name(a.dtype):
         return a
-    out = AsType(backend.dtype_name(dtype))(a)
+    out = AsType(backends.dtype_name(dtype))(a)
     if not a.device.is_floating(out.dtype):
         out.requires_grad, out._ctx = False, None
     return out

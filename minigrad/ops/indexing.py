@@ -8,7 +8,7 @@ write is a scatter-add (the backend's `index_add` primitive), never a plain assi
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.backend import dtype_name
+from minigrad.backends import dtype_name
 from minigrad.ops._util import as_tensor, grad_like, is_scalar
 from minigrad.tensor import Tensor
 

@@ -1,4 +1,4 @@
-"""Elementwise math: exp, log, sqrt, abs, clip, maximum, minimum."""
+"""Elementwise math: exp, log, sqrt, sin, cos, abs, clip, maximum, minimum."""
 
 from __future__ import annotations
 
@@ -38,6 +38,28 @@ class Sqrt(Function):
         # d sqrt(a) = 1 / (2 sqrt(a))
         (out,) = self.saved
         return g / (2 * out)
+
+
+class Sin(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.sin(a)
+
+    def backward(self, g):
+        # d sin(a) = cos(a)
+        (a,) = self.saved
+        return g * self.xp.cos(a)
+
+
+class Cos(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.cos(a)
+
+    def backward(self, g):
+        # d cos(a) = -sin(a)
+        (a,) = self.saved
+        return -(g * self.xp.sin(a))
 
 
 class Abs(Function):
@@ -111,6 +133,14 @@ def log(a: Tensor) -> Tensor:
 
 def sqrt(a: Tensor) -> Tensor:
     return Sqrt()(a)
+
+
+def sin(a: Tensor) -> Tensor:
+    return Sin()(a)
+
+
+def cos(a: Tensor) -> Tensor:
+    return Cos()(a)
 
 
 def abs(a: Tensor) -> Tensor:

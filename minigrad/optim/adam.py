@@ -9,20 +9,12 @@
 The bias corrections undo the moments' start at zero. This is PyTorch's formulation,
 step for step, so trajectories match it to rounding.
 
-Fusion point: if the device offers `device.kernels["adamw"]`, AdamW updates (and
-Adam updates without weight decay, the same rule) call
-
-    kernel(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step)
-
-instead: equal-shaped contiguous arrays of one dtype (whole flat buffers on CuPy);
-param, exp_avg and exp_avg_sq updated in place by the rule above with decoupled
-weight_decay; the scalars are Python floats and `step` (t above, 1 on the first update)
-a Python int. It returns nothing.
+The update itself is the device primitive `Device.adamw_update` (one formula, in
+`minigrad.backends.device.adamw_step`; one kernel launch per flat buffer on CuPy). Adam
+with weight decay adds the L2 term to the gradient first and calls it with no decay.
 """
 
 from __future__ import annotations
-
-import math
 
 from minigrad.optim.optimizer import Optimizer
 
@@ -48,24 +40,11 @@ class Adam(Optimizer):
     def update(self, device, param, grad, state, group, step) -> None:
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        if self.decoupled_weight_decay or not weight_decay:
-            kernel = device.kernels.get("adamw")
-            if kernel is not None:
-                kernel(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps,
-                       weight_decay, step)
-                return
-        if weight_decay:
-            if self.decoupled_weight_decay:
-                param *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param  # a new array: never write into a gradient
-        exp_avg += (1 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        step_size = lr / (1 - beta1 ** step)
-        denom = device.xp.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step) + eps
-        param -= step_size * exp_avg / denom
+        if weight_decay and not self.decoupled_weight_decay:
+            grad = grad + weight_decay * param  # a new array: never write into a gradient
+            weight_decay = 0.0
+        device.adamw_update(param, grad, state["exp_avg"], state["exp_avg_sq"], lr, beta1,
+                            beta2, eps, weight_decay, step)
 
 
 class AdamW(Adam):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.autograd import enable_grad, no_grad
 from minigrad.nn.parameter import zero_grads
 from minigrad.tensor import Tensor
@@ -63,7 +63,7 @@ class Optimizer:
                                 f"{type(p).__name__}")
             if not p.is_floating_point:
                 raise TypeError(f"{name}: parameter of dtype "
-                                f"{backend.dtype_name(p.dtype)} is not floating point")
+                                f"{backends.dtype_name(p.dtype)} is not floating point")
             if id(p) in seen:
                 raise ValueError(f"{name}: a parameter (shape {p.shape}) appears more than "
                                  "once in the parameter groups")
@@ -146,7 +146,7 @@ class Optimizer:
         by_kind: dict = {}
         for p in params:
             self._ensure_state(p)
-            by_kind.setdefault((p.device.name, backend.dtype_name(p.dtype)), []).append(p)
+            by_kind.setdefault((p.device.name, backends.dtype_name(p.dtype)), []).append(p)
         buckets = []
         for members in by_kind.values():
             device = members[0].device
@@ -289,10 +289,10 @@ def _array(value):
 
 def _on_device_of(array, p, copy: bool = False):
     """`array` on parameter p's device in p's dtype (a copy if copy=True)."""
-    source = backend.device_of(array)
+    source = backends.device_of(array)
     if source is not p.device:
         host = array if source is None else source.to_host(array)
-        array = p.device.asarray(backend.host_array(host, p.dtype))
+        array = p.device.asarray(backends.host_array(host, p.dtype))
     if copy or array.dtype != p.dtype:
         array = p.device.xp.astype(array, p.dtype)  # astype copies
     return array

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import bpe.batch
+import bpe.encoding
 from bpe import DisallowedSpecialTokenError, Tokenizer, id_dtype
 from bpe.corpus import builtin_corpus
 
@@ -19,8 +19,8 @@ def tokenizer(request):
 @pytest.fixture
 def small_pieces(monkeypatch):
     """Make small inputs go to worker processes, cut into many pieces."""
-    monkeypatch.setattr(bpe.batch, "PARALLEL_MIN_CHARS", 0)
-    monkeypatch.setattr(bpe.batch, "PIECE_CHARS", 2_000)
+    monkeypatch.setattr(bpe.encoding, "PARALLEL_MIN_CHARS", 0)
+    monkeypatch.setattr(bpe.encoding, "PARALLEL_PIECE_CHARS", 2_000)
 
 
 def test_workers_give_the_same_ids_as_encoding_each_text(tokenizer, small_pieces):
@@ -31,6 +31,18 @@ def test_workers_give_the_same_ids_as_encoding_each_text(tokenizer, small_pieces
     arrays = tokenizer.encode_batch(texts, num_workers=2, as_numpy=True)
     assert [array.tolist() for array in arrays] == expected
     assert all(array.dtype == np.uint16 for array in arrays)
+
+
+def test_workers_do_not_cut_before_a_slash_after_punctuation(small_pieces):
+    # o200k's pattern makes ";\n//" one chunk, here one token; a cut after the newline
+    # would encode it as ";", "\n", "/", "/".
+    ranks = {bytes([byte]): byte for byte in range(256)} | {b";\n//": 256}
+    tokenizer = Tokenizer(ranks, pattern="o200k")
+    text = "x " * 1_000 + "x;\n//" + "x " * 1_000
+    texts = [text, ("a;\n//b\n" * 400) + text]
+    expected = [tokenizer.encode(text) for text in texts]
+    assert expected[0].count(256) == 1 and expected[1].count(256) == 401
+    assert tokenizer.encode_batch(texts, num_workers=2) == expected
 
 
 def test_no_cut_inside_an_allowed_special_token(tokenizer, small_pieces):
@@ -88,6 +100,6 @@ def test_tokenizers_pickle_without_their_cache(tokenizer):
 
     tokenizer.encode("warm the cache")
     copy = pickle.loads(pickle.dumps(tokenizer))
-    assert copy._cache == {}
+    assert copy._encoder._cache == {}
     assert copy.encode("warm the cache") == tokenizer.encode("warm the cache")
     assert copy.special_tokens == tokenizer.special_tokens

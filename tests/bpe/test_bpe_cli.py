@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import regex
 
 import bpe
 from bpe.cli import main
 from bpe.corpus import builtin_corpus
+from bpe.patterns import unicode_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,6 +83,16 @@ def test_stats_shows_vocabulary_and_bytes_per_token(tokenizer_file, corpus_file,
     out = capsys.readouterr().out
     assert "vocab size: 500" in out and "pattern: cl100k" in out
     assert "first merged tokens:" in out and "bytes/token" in out
+    assert f"unicode: {unicode_version()} (the tables of regex {regex.__version__}" in out
+
+
+def test_version_names_the_unicode_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bpe (minigrad ")
+    assert f"Unicode {unicode_version()} (the tables of regex {regex.__version__}" in out
 
 
 def test_char_tokenizer_files_work_too(tmp_path, capsys):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import bpe.token_table
+import bpe.decoding
 from bpe import StreamDecoder, Tokenizer
 from bpe.corpus import builtin_corpus
 
@@ -101,7 +101,7 @@ def test_gather_path_equals_joining_token_bytes(tokenizer, data):
     ids = data.draw(st.lists(st.integers(0, tokenizer.vocab_size - 1), max_size=300))
     expected = b"".join(tokenizer.decode_single_token_bytes(token) for token in ids)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bpe.token_table, "GATHER_MIN_IDS", 0)
+        patch.setattr(bpe.decoding, "GATHER_MIN_IDS", 0)
         assert tokenizer.decode_bytes(ids) == expected
     assert tokenizer.decode_bytes(np.array(ids, dtype=np.uint16)) == expected
 
@@ -109,10 +109,23 @@ def test_gather_path_equals_joining_token_bytes(tokenizer, data):
 def test_long_sequences_decode_and_validate(tokenizer):
     text = builtin_corpus()[:40_000] + "<|endoftext|>"
     ids = tokenizer.encode(text, allowed_special="all")
-    assert len(ids) > bpe.token_table.GATHER_MIN_IDS
+    assert len(ids) > bpe.decoding.GATHER_MIN_IDS
     assert tokenizer.decode(ids) == text
     for bad in (-1, tokenizer.vocab_size):
         with pytest.raises(ValueError, match=f"cannot decode token id {bad}"):
             tokenizer.decode([*ids, bad])
     with pytest.raises(ValueError, match="flat sequence of ints"):
         tokenizer.decode(np.array(ids, dtype=np.float32))
+
+
+def test_decoding_a_hole_in_the_ids_names_the_hole():
+    # Like cl100k, whose id 100256 belongs to no token: ids 256..299 are unused here.
+    ranks = {bytes([byte]): byte for byte in range(256)} | {b"ab": 300}
+    tokenizer = Tokenizer(ranks, pattern="gpt2", special_tokens={"<|endoftext|>": 301})
+    assert tokenizer.decode([97, 300, 301]) == "aab<|endoftext|>"
+    for ids in ([97, 256], np.array([97, 299] * 3000)):
+        with pytest.raises(ValueError, match=r"token id 2\d\d: it is a hole in this vocabulary, "
+                                             r"no token has that id \(44 of the ids below 302"):
+            tokenizer.decode(ids)
+    with pytest.raises(ValueError, match="token id 302: ids must be ints below 302"):
+        tokenizer.decode([302])

@@ -3,15 +3,13 @@
 import time
 
 import pytest
-import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import bpe.tokenizer
+import bpe.encoding
 from bpe import DisallowedSpecialTokenError, Tokenizer
-from bpe.byte_pair import _merge_long, _merge_short, encode_chunk
 from bpe.corpus import builtin_corpus
-from bpe.surrogates import replace_surrogates
+from bpe.encoding import _merge_long, _merge_short, encode_chunk, replace_surrogates
 
 SPECIALS = ["<|endoftext|>", "<s>", "<s>x"]
 
@@ -63,6 +61,7 @@ def test_arbitrary_bytes_decode_like_python(tokenizer, data):
 @settings(max_examples=100, deadline=None)
 @given(data=st.binary(max_size=200) | st.text(alphabet="a b", max_size=400).map(str.encode))
 def test_short_and_long_merge_paths_agree_with_tiktoken(tokenizer, data):
+    tiktoken = pytest.importorskip("tiktoken")
     ranks = tokenizer.mergeable_ranks
     reference = tiktoken.Encoding("ref", pat_str=r"\s+", mergeable_ranks=ranks, special_tokens={})
     expected = reference._encode_single_piece(data) if data else []
@@ -78,6 +77,7 @@ def test_short_and_long_merge_paths_agree_with_tiktoken(tokenizer, data):
 )
 def test_merge_paths_agree_with_tiktoken_for_arbitrary_rank_orders(tokens, text):
     """Ranks in random order, so merges can form pairs of lower rank than the one merged."""
+    tiktoken = pytest.importorskip("tiktoken")
     ranks = {bytes([byte]): byte for byte in range(256)}
     for token in tokens:
         ranks[token.encode()] = len(ranks)
@@ -101,20 +101,22 @@ def test_a_megabyte_of_one_character_encodes_in_a_few_seconds(tokenizer, charact
 
 
 def test_long_chunks_match_tiktoken_and_are_not_cached(tokenizer):
+    tiktoken = pytest.importorskip("tiktoken")
     text = "a" * 5000 + " " + "ab" * 3000
     reference = tiktoken.Encoding("ref", pat_str=tokenizer.pattern.source,
                                   mergeable_ranks=tokenizer.mergeable_ranks, special_tokens={})
     assert tokenizer.encode(text) == reference.encode(text)
-    assert all(len(chunk) <= bpe.tokenizer.CACHE_MAX_CHUNK_CHARS for chunk in tokenizer._cache)
+    cache = tokenizer._encoder._cache
+    assert all(len(chunk) <= bpe.encoding.CACHE_MAX_CHUNK_CHARS for chunk in cache)
 
 
 def test_chunk_cache_is_bounded(tokenizer, monkeypatch):
-    monkeypatch.setattr(bpe.tokenizer, "CACHE_MAX_ENTRIES", 50)
+    monkeypatch.setattr(bpe.encoding, "CACHE_MAX_ENTRIES", 50)
     words = " ".join(f"w{i}" for i in range(300))
     first = tokenizer.encode(words)
     assert tokenizer.encode(words) == first
     tokenizer.encode("x y z")
-    assert len(tokenizer._cache) <= 50 + 3
+    assert len(tokenizer._encoder._cache) <= 50 + 3
     assert tokenizer.decode(first) == words
 
 
@@ -161,17 +163,41 @@ def test_explicit_disallowed_set_only_checks_those(tokenizer):
         tokenizer.encode("<s>", disallowed_special={"<s>"})
 
 
+def test_allowed_tokens_the_vocabulary_lacks_are_ignored_as_in_tiktoken(tokenizer):
+    text = "a<|endoftext|>b<|im_start|>"
+    ids = tokenizer.encode(text, allowed_special={"<|endoftext|>", "<|im_start|>"})
+    assert ids == [*tokenizer.encode_ordinary("a"), tokenizer.eot,
+                   *tokenizer.encode_ordinary("b<|im_start|>")]
+    assert tokenizer.encode_batch([text], allowed_special={"<|im_start|>"},
+                                  disallowed_special=()) == [tokenizer.encode_ordinary(text)]
+
+
+def test_disallowed_strings_are_refused_even_when_the_vocabulary_lacks_them(tokenizer):
+    with pytest.raises(DisallowedSpecialTokenError, match="<|im_start|>"):
+        tokenizer.encode("x<|im_start|>", disallowed_special=["<|im_start|>"])
+    with pytest.raises(DisallowedSpecialTokenError, match="<|im_start|>"):
+        tokenizer.encode_batch(["x<|im_start|>"], allowed_special="all",
+                               disallowed_special={"<|im_start|>"})
+    assert tokenizer.encode("x", disallowed_special={"<|im_start|>"}) == tokenizer.encode("x")
+
+
 @pytest.mark.parametrize(
-    ("options", "error", "message"),
+    ("options", "message"),
     [
-        ({"allowed_special": "<s>"}, TypeError, "allowed_special must be 'all' or a collection"),
-        ({"allowed_special": {"<unk>"}}, ValueError, "not special tokens of this tokenizer"),
-        ({"disallowed_special": ["<pad>"]}, ValueError, "disallowed_special names tokens"),
+        ({"allowed_special": "<s>"}, "allowed_special must be 'all' or a set"),
+        ({"allowed_special": ["<s>"]}, "allowed_special must be 'all' or a set"),
+        ({"allowed_special": ("<s>",), "disallowed_special": ()}, "got tuple"),
+        ({"allowed_special": None}, "allowed_special must be 'all' or a set"),
+        ({"disallowed_special": "<s>"}, "disallowed_special must be 'all' or a collection"),
+        ({"disallowed_special": None}, "disallowed_special must be 'all' or a collection"),
+        ({"disallowed_special": {""}}, "must hold non-empty str"),
     ],
 )
-def test_bad_special_token_options_are_clear_errors(tokenizer, options, error, message):
-    with pytest.raises(error, match=message):
+def test_bad_special_token_options_are_type_errors(tokenizer, options, message):
+    with pytest.raises(TypeError, match=message):
         tokenizer.encode("text", **options)
+    with pytest.raises(TypeError, match=message):
+        tokenizer.encode_batch(["text"], **options)
 
 
 def test_special_token_lookup_errors_name_the_known_tokens(tokenizer):

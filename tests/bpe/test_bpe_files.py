@@ -4,15 +4,13 @@ import gzip
 import json
 
 import pytest
-import tiktoken.load
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer as HfTokenizer
 
 import bpe
 from bpe import CharTokenizer, Tokenizer
-from bpe.byte_alphabet import BYTES_IN_CHAR_ORDER, bytes_to_chars
 from bpe.corpus import builtin_corpus
+from bpe.files import BYTES_IN_CHAR_ORDER, bytes_to_chars
 
 SPECIALS = ["<|endoftext|>", "<|fim_prefix|>"]
 SAMPLE = builtin_corpus()[300_000:340_000] + " 1234567 中文 😀 \r\n\r\n  x <|endoftext|>"
@@ -22,6 +20,11 @@ SAMPLE = builtin_corpus()[300_000:340_000] + " 1234567 中文 😀 \r\n\r\n  x <
 def tokenizer(request):
     text = builtin_corpus()[:80_000] + " 1234567890 9876543 中文字 😀👍🏽" * 5
     return Tokenizer.train(text, vocab_size=1000, pattern=request.param, special_tokens=SPECIALS)
+
+
+def hf_tokenizer(path):
+    """Hugging Face's tokenizer read from ``path`` (the test skips without ``tokenizers``)."""
+    return pytest.importorskip("tokenizers").Tokenizer.from_file(str(path))
 
 
 def assert_same_encoding(first, second, text=SAMPLE):
@@ -60,7 +63,8 @@ def test_tiktoken_files_round_trip(tokenizer, tmp_path, name):
         assert path.read_bytes()[:2] == b"\x1f\x8b"
     else:
         # tiktoken's own loader reads what we wrote.
-        assert tiktoken.load.load_tiktoken_bpe(str(path)) == tokenizer.mergeable_ranks
+        tiktoken_load = pytest.importorskip("tiktoken.load")
+        assert tiktoken_load.load_tiktoken_bpe(str(path)) == tokenizer.mergeable_ranks
     loaded = Tokenizer.from_tiktoken(path, pattern=tokenizer.pattern.name,
                                      special_tokens=tokenizer.special_tokens)
     assert loaded.mergeable_ranks == tokenizer.mergeable_ranks
@@ -106,9 +110,10 @@ def test_gpt2_files_load(tokenizer, tmp_path):
     assert loaded.special_tokens == tokenizer.special_tokens
     assert len(loaded.merges) == len(tokenizer.merges)
     # tiktoken's GPT-2 reader (which knows only GPT-2's special tokens) agrees on the ranks.
+    tiktoken_load = pytest.importorskip("tiktoken.load")
     (tmp_path / "gpt2").mkdir()
     files = write_gpt2_files(tokenizer, tmp_path / "gpt2", ["<|endoftext|>"])
-    tiktoken_ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(*map(str, reversed(files)))
+    tiktoken_ranks = tiktoken_load.data_gym_to_mergeable_bpe_ranks(*map(str, reversed(files)))
     assert tiktoken_ranks == loaded.mergeable_ranks
     # Byte tokens have other ids in GPT-2's layout; the token bytes are the same.
     ours = tokenizer.encode(SAMPLE, allowed_special="all")
@@ -127,7 +132,7 @@ def test_bad_gpt2_merge_line_is_an_error(tmp_path):
 def test_huggingface_export_loads_and_encodes_identically(tokenizer, tmp_path):
     path = tmp_path / "tokenizer.json"
     tokenizer.save_huggingface(path)
-    theirs = HfTokenizer.from_file(str(path))
+    theirs = hf_tokenizer(path)
     text = builtin_corpus()[:100_000]
     ids = tokenizer.encode(text, allowed_special="all")
     assert theirs.encode(text).ids == ids
@@ -142,7 +147,7 @@ def test_huggingface_export_on_generated_text(tokenizer, tmp_path_factory, text)
     path = tmp_path_factory.getbasetemp() / f"hf-{tokenizer.pattern.name}.json"
     if not path.exists():
         tokenizer.save_huggingface(path)
-    theirs = HfTokenizer.from_file(str(path))
+    theirs = hf_tokenizer(path)
     assert theirs.encode(text).ids == tokenizer.encode(text, disallowed_special=())
 
 

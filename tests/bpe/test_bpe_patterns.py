@@ -3,10 +3,10 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Regex, pre_tokenizers
 
 from bpe import NAMED_PATTERNS, SplitPattern
 from bpe.corpus import builtin_corpus
+from bpe.patterns import unicode_version, unicode_version_of
 
 # Characters that exercise every alternative of the patterns, newlines in particular.
 NEWLINE_HEAVY_TEXT = st.text(
@@ -23,6 +23,34 @@ def test_cut_pieces_split_exactly_like_the_whole_text(name, text, piece_chars):
     pieces = pattern.cut(text, piece_chars)
     assert "".join(pieces) == text
     assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+
+
+# Few characters, so that every pair and triple around a newline occurs: punctuation, "/",
+# line ends, letters of both cases, digits, contractions, a combining mark.
+AROUND_NEWLINES_TEXT = st.text(alphabet=st.sampled_from(list(";/\n\r x'A1\t.") + ["\u0301"]),
+                               max_size=60)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+@settings(max_examples=150, deadline=None)
+@given(text=AROUND_NEWLINES_TEXT)
+def test_every_allowed_cut_splits_like_the_whole_text(name, text):
+    pattern = SplitPattern.resolve(name)
+    pieces = pattern.cut(text, 1)  # a cut at every allowed place
+    assert "".join(pieces) == text
+    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+def test_no_cut_between_punctuation_newline_and_slash(name):
+    """o200k's punctuation run goes on through a newline into "/": ";\n//" is one chunk."""
+    pattern = SplitPattern.resolve(name)
+    text = "x;\n//y\nint a;\n/* c */\nb\n" * 20
+    pieces = pattern.cut(text, 1)
+    assert len(pieces) == 1 + 3 * 20 - 1  # after "//y\n", "int a;\n" and "/* c */\n" only
+    assert not any(piece.startswith("/") for piece in pieces)
+    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+    assert (";\n//" in pattern.split(text)) == (name == "o200k")
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
@@ -54,12 +82,22 @@ def test_custom_patterns_are_never_cut():
     assert pattern.cut("a\nb\n" * 100, 4) == ["a\nb\n" * 100]
 
 
+def test_a_custom_regex_under_a_published_name_is_never_cut():
+    pattern = SplitPattern(r"\S+|\s+", name="o200k")
+    assert not pattern.can_cut
+    assert pattern.cut("a\nb\n" * 100, 4) == ["a\nb\n" * 100]
+    assert pattern.last_cut("a\nb\n" * 100) == 0
+
+
 @pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
 def test_oniguruma_form_splits_like_the_pattern(name):
     """Hugging Face runs the exported regex with Oniguruma; it must split the same way."""
+    tokenizers = pytest.importorskip("tokenizers")
     pattern = SplitPattern.resolve(name)
     text = builtin_corpus()[:100_000] + " 1234567 x\r\n\r\n  y  \t\n"
-    splitter = pre_tokenizers.Split(Regex(pattern.oniguruma_source), "isolated")
+    splitter = tokenizers.pre_tokenizers.Split(
+        tokenizers.Regex(pattern.oniguruma_source), "isolated"
+    )
     assert [piece for piece, _ in splitter.pre_tokenize_str(text)] == pattern.split(text)
 
 
@@ -110,3 +148,16 @@ def test_patterns_pickle_by_source():
     copy = pickle.loads(pickle.dumps(pattern))
     assert copy == pattern and copy.name == "cl100k"
     assert copy.split("1234 x") == pattern.split("1234 x")
+
+
+def test_unicode_version_is_told_by_the_number_of_assigned_characters():
+    import unicodedata
+    from collections import Counter
+
+    # Python's own tables are a second Unicode version to check the counting on.
+    every = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x110000)]))
+    categories = Counter(map(unicodedata.category, every))
+    assigned = len(every) - sum(categories[name] for name in ("Cn", "Cc", "Co", "Cs"))
+    assert unicodedata.unidata_version.startswith(unicode_version_of(assigned) + ".")
+    assert unicode_version_of(12) == "unknown (12 assigned characters)"
+    assert not unicode_version().startswith("unknown")  # a regex newer than the table

@@ -1,13 +1,14 @@
 """Parity with tiktoken: the same ranks, pattern and special tokens give the same ids."""
 
 import pytest
-import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import bpe.tokenizer
+import bpe.encoding
 from bpe import NAMED_PATTERNS, DisallowedSpecialTokenError, Tokenizer
 from bpe.corpus import builtin_corpus
+
+tiktoken = pytest.importorskip("tiktoken")
 
 SPECIALS = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_suffix|>"]
 
@@ -50,7 +51,7 @@ def test_builtin_corpus_encodes_identically(pair):
 
 
 def test_long_texts_encoded_in_pieces_match(pair, monkeypatch):
-    monkeypatch.setattr(bpe.tokenizer, "ENCODE_PIECE_CHARS", 300)
+    monkeypatch.setattr(bpe.encoding, "ENCODE_PIECE_CHARS", 300)
     ours, theirs = pair
     text = builtin_corpus()[:60_000]
     assert ours.encode_ordinary(text) == theirs.encode_ordinary(text)

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 import minigrad
-from minigrad import backend
-from minigrad.cuda_backend import ALIASES, array_api_namespace
+from minigrad import backends
+from minigrad.backends.cupy import ALIASES, array_api_namespace
 
 
 @pytest.fixture
 def no_cupy(monkeypatch):
     """CuPy made unimportable (whether or not it is installed here)."""
+    if any(d.kind == "cuda" for d in backends.devices()):
+        pytest.skip("this process already has a CUDA device")
     monkeypatch.setitem(sys.modules, "cupy", None)
-    for name in [n for n in backend._DEVICES if n.startswith("cuda")]:
-        monkeypatch.delitem(backend._DEVICES, name)
 
 
 @pytest.mark.parametrize("name", ["cuda", "cuda:0", "cuda:1"])
@@ -31,13 +31,13 @@ def test_cuda_without_cupy_says_what_to_install(no_cupy, name):
 
 
 def test_tf32_switch_is_recorded_without_a_gpu():
-    assert not backend.tf32_enabled()  # exact float32 by default
+    assert not backends.tf32_enabled()  # exact float32 by default
     try:
-        backend.set_tf32(True)
-        assert backend.tf32_enabled()
+        backends.set_tf32(True)
+        assert backends.tf32_enabled()
     finally:
-        backend.set_tf32(False)
-    assert not backend.tf32_enabled()
+        backends.set_tf32(False)
+    assert not backends.tf32_enabled()
 
 
 def test_namespace_fills_in_missing_array_api_names():
@@ -63,3 +63,14 @@ def test_namespace_fills_in_missing_array_api_names():
     assert xp.exp is np.exp  # everything else passes through
     for name in ALIASES:
         assert callable(getattr(xp, name)), name
+
+
+def test_importing_minigrad_loads_no_concrete_backend():
+    """The registry imports a backend when its first device is asked for, not before."""
+    import subprocess
+
+    code = ("import sys, minigrad; print(sorted(m for m in sys.modules if m.startswith("
+            "('minigrad.backends.', 'cupy', 'array_api_strict'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "['minigrad.backends.device']"

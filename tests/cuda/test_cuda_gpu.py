@@ -3,39 +3,23 @@ value and gradient, CuPy against NumPy on the same inputs; random numbers drawn 
 device; the GPT's loss and gradients and a short training run on both devices; host
 transfers of a training step; checkpoints across devices; TF32.
 
-The fused kernels against their references on the GPU are in test_cuda_kernels.py (its
-"cuda" cases)."""
+The fused kernels against their ops' array-API code on the GPU are in
+test_cuda_kernels.py (its "cuda" cases)."""
 
 import numpy as np
 import pytest
 from gpu_support import GPU_MARKS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from op_specs import OP_SETTINGS, OP_SPECS, as_tuple, draw_inputs, minigrad_inputs, params_for
+from op_specs import OP_SETTINGS, OP_SPECS, assert_runs_close, draw_case, run_minigrad
 
 import minigrad
 from gpt.model import GPT, GPTConfig
-from minigrad import backend, io, optim
+from minigrad import backends, io, optim
 from minigrad.nn.utils import clip_grad_norm_
 
 pytestmark = GPU_MARKS
 TOLERANCES = {"float64": {"rtol": 1e-9, "atol": 1e-11}, "float32": {"rtol": 1e-4, "atol": 1e-5}}
-
-
-def run_op(spec, case, arrays, device, dtype):
-    """Outputs and input gradients (NumPy) of one op call on `device`."""
-    inputs = minigrad_inputs(case, arrays, device, dtype)
-    out = as_tuple(spec.fn(*inputs, **params_for(case.params,
-                                                 lambda a: minigrad.tensor(a, device=device))))
-    rng = np.random.default_rng(0)
-    cotangents = [rng.standard_normal(o.shape).astype(dtype) for o in out]
-    if len(out) == 1:
-        out[0].backward(cotangents[0])
-    else:
-        sum((o * minigrad.tensor(u, device=device)).sum()
-            for o, u in zip(out, cotangents)).backward()
-    return ([o.numpy() for o in out],
-            [None if t.grad is None else t.grad.numpy() for t in inputs])
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -43,23 +27,19 @@ def run_op(spec, case, arrays, device, dtype):
 @settings(OP_SETTINGS, max_examples=10)
 @given(data=st.data())
 def test_every_op_matches_numpy(spec, dtype, data):
-    case, arrays = draw_inputs(data, spec)
-    (cpu_out, cpu_grads), (gpu_out, gpu_grads) = (run_op(spec, case, arrays, d, dtype)
-                                                  for d in ("cpu", "cuda"))
-    for name, cpu, gpu in [("output", cpu_out, gpu_out), ("gradient", cpu_grads, gpu_grads)]:
-        for i, (a, b) in enumerate(zip(cpu, gpu)):
-            assert (a is None) == (b is None), f"{spec.name} {name} {i}"
-            if a is not None:
-                assert a.dtype == b.dtype and a.shape == b.shape, f"{spec.name} {name} {i}"
-                np.testing.assert_allclose(b, a, equal_nan=True, err_msg=f"{spec.name} {name} {i}",
-                                           **TOLERANCES[dtype])
+    case = draw_case(data, spec)
+    # A fused op runs a CUDA kernel on one side and a NumPy kernel on the other.
+    tolerance = (spec.tolerances if spec.composite else TOLERANCES)[dtype]
+    assert_runs_close(run_minigrad(spec.fn, case, "cuda", dtype),
+                      run_minigrad(spec.fn, case, "cpu", dtype), f"{spec.name} cuda vs cpu",
+                      **tolerance)
 
 
 def test_device_basics_and_counted_transfers():
-    cuda = backend.get_device("cuda")
+    cuda = backends.get_device("cuda")
     assert cuda.kind == "cuda" and minigrad.get_device("cuda:0") is cuda
-    assert {"cross_entropy", "layer_norm", "scaled_dot_product_attention", "gelu",
-            "adamw"} <= set(cuda.kernels)
+    assert set(cuda.fused_ops) == {"cross_entropy", "layer_norm",
+                                   "scaled_dot_product_attention", "gelu"}
     uploads, transfers = cuda.host_uploads, cuda.host_transfers
     big = np.arange(100_000, dtype=np.float32)  # large enough for the pinned path
     t = minigrad.tensor(big, device="cuda")
@@ -137,7 +117,7 @@ def test_training_loss_falls_the_same_way_on_both_devices():
 
 
 def test_training_step_makes_no_host_round_trips():
-    cuda = backend.get_device("cuda")
+    cuda = backends.get_device("cuda")
     model = tiny_gpt("cuda", dropout=0.1)
     opt = optim.AdamW(model.optimizer_groups(0.1), lr=1e-3)
     rng = np.random.default_rng(2)
@@ -179,11 +159,11 @@ def test_tf32_is_an_opt_in_compute_type():
     from cupy import _core
     from cupy._core import _routines_linalg
 
-    backend.get_device("cuda")
+    backends.get_device("cuda")
     try:
-        backend.set_tf32(True)
+        backends.set_tf32(True)
         if cupy.cuda.Device().compute_capability >= "80":
             assert _core.get_compute_type(cupy.float32) == _routines_linalg.COMPUTE_TYPE_TF32
     finally:
-        backend.set_tf32(False)
+        backends.set_tf32(False)
     assert _core.get_compute_type(cupy.float32) == _routines_linalg.COMPUTE_TYPE_DEFAULT

@@ -1,307 +1,271 @@
-"""The CUDA kernels (minigrad/cuda/*.cu) against their array-API references, run on the
-CPU through the emulator (needs g++; no GPU, no CuPy) and, where there is one, on the GPU
-(`pytest -m gpu`); then the fused ops and AdamW driven by the emulated kernels against
-their own array-API paths.
+"""The CUDA kernels (minigrad/backends/cuda/*.cu) against their ops' own array-API code.
+
+Each fused op runs twice on the same inputs: through its kernel (`Device.fused_ops`),
+and through its array-API path on 'cpu' (the fused-op table emptied); values and input
+gradients must agree. The kernels run on the CPU through the emulator (needs g++; no
+GPU, no CuPy) and, where there is one, on the GPU (`pytest -m gpu`). The AdamW kernel is
+held to the array-API formula of `Device.adamw_update`, Philox to Random123's
+known-answer vector.
 """
+
+import types
 
 import numpy as np
 import pytest
-from cuda_emulator import COMPILER, EmulatedCudaDevice
+from cuda_emulator import COMPILER, EmulatedHost
 from gpu_support import GPU_MARKS, HostBridge
 
 import minigrad
-from minigrad import backend
-from minigrad.cuda import build_kernels, op_kernels
-from minigrad.cuda.reference import reference_kernels
+import minigrad.nn.functional as F
+from minigrad import backends, nn, optim
+from minigrad.backends import Device
+from minigrad.backends.cuda import AdamWKernel, KernelLibrary, PhiloxKernel, fused_ops
 
 NO_COMPILER = pytest.mark.skipif(COMPILER is None, reason="g++ not found: the CUDA kernels "
                                  "are emulated on the CPU by compiling them with g++")
-TOLERANCE = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
+TOLERANCE = {"float32": {"rtol": 1e-4, "atol": 1e-5}, "float64": {"rtol": 1e-11, "atol": 1e-12}}
+CPU = backends.get_device("cpu")
 
 
 @pytest.fixture(scope="module")
-def emulated():
+def emulated_library():
     if COMPILER is None:
         pytest.skip("g++ not found: the CUDA kernels are emulated on the CPU with g++")
-    return build_kernels(EmulatedCudaDevice())
+    return KernelLibrary(EmulatedHost())
 
 
-@pytest.fixture(scope="module", params=[pytest.param("emulator", marks=NO_COMPILER),
-                                        pytest.param("cuda", marks=GPU_MARKS)])
-def kernels(request):
-    """The raw kernels, called with NumPy arrays: emulated on the CPU, or on the GPU."""
-    if request.param == "emulator":
-        return request.getfixturevalue("emulated")
-    return {name: HostBridge(k) for name, k in backend.get_device("cuda").raw_kernels.items()}
+@pytest.fixture(params=[pytest.param("emulator", marks=NO_COMPILER),
+                        pytest.param("cuda", marks=GPU_MARKS)])
+def kernel_device(request, monkeypatch):
+    """A device whose fused ops are the CUDA kernels: 'cpu' with the emulated kernels
+    installed, or the GPU."""
+    if request.param == "cuda":
+        return backends.get_device("cuda")
+    library = request.getfixturevalue("emulated_library")
+    monkeypatch.setattr(CPU, "fused_ops", fused_ops(library))
+    return CPU
 
 
-@pytest.fixture(scope="module")
-def reference():
-    return reference_kernels(backend.get_device("cpu"))
+@pytest.fixture(params=[pytest.param("emulator", marks=NO_COMPILER),
+                        pytest.param("cuda", marks=GPU_MARKS)])
+def raw_kernel(request):
+    """A kernel wrapper class -> an instance called with NumPy arrays (emulated, or on
+    the GPU through HostBridge)."""
+    if request.param == "cuda":
+        library = KernelLibrary(backends.get_device("cuda"))
+        return lambda cls: HostBridge(cls(library))
+    library = request.getfixturevalue("emulated_library")
+    return lambda cls: cls(library)
 
 
-def close(actual, expected, dtype):
-    assert actual.dtype == expected.dtype
-    np.testing.assert_allclose(actual, expected, **TOLERANCE[dtype])
+def run(device, fn, arrays, grad_seed=0):
+    """Outputs and input gradients (NumPy) of fn on `device`; float inputs get gradients."""
+    tensors = [minigrad.tensor(a, device=device, requires_grad=a.dtype.kind == "f")
+               for a in arrays]
+    out = fn(*tensors)
+    upstream = np.random.default_rng(grad_seed).standard_normal(out.shape).astype(out.dtype)
+    out.backward(minigrad.tensor(upstream, device=device))
+    return [out] + [t.grad for t in tensors if t.requires_grad]
+
+
+def array_path(fn, arrays):
+    """`run` on 'cpu' with no fused-op kernels: the ops' own array-API code."""
+    saved, CPU.fused_ops = CPU.fused_ops, {}
+    try:
+        return [t.numpy() for t in run(CPU, fn, arrays)]
+    finally:
+        CPU.fused_ops = saved
+
+
+def check_against_array_path(device, fn, arrays, dtype, **tolerance):
+    """fn through the kernels equals fn through the array-API code; returns the results."""
+    results = run(device, fn, arrays)
+    assert results[0]._ctx.kernel is device.fused_ops[results[0]._ctx.name]
+    with_kernel = [t.numpy() for t in results]
+    for actual, expected in zip(with_kernel, array_path(fn, arrays), strict=True):
+        assert actual.dtype == expected.dtype and actual.shape == expected.shape
+        np.testing.assert_allclose(actual, expected, **{**TOLERANCE[dtype], **tolerance})
+    return with_kernel
 
 
 # -- cross-entropy ----------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("rows", "classes", "smoothing"),
-                         [(5, 3, 0.0), (4, 700, 0.1), (3, 2500, 0.0)])
-def test_cross_entropy_matches_reference(kernels, reference, dtype, rows, classes, smoothing):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("rows", "classes", "smoothing", "reduction"),
+                         [(5, 3, 0.0, "none"), (4, 700, 0.1, "mean"), (3, 2500, 0.0, "sum")])
+def test_cross_entropy_matches_the_array_path(kernel_device, dtype, rows, classes, smoothing,
+                                              reduction):
     rng = np.random.default_rng(rows * classes)
     logits = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
     logits[0, :] += 1e4  # large logits: the row max must be subtracted
     targets = rng.integers(0, classes, rows)
     targets[1] = -100  # ignored row
-    losses, lse = kernels["cross_entropy"].forward(logits, targets, -100, smoothing)
-    ref_losses, ref_lse = reference["cross_entropy"].forward(logits, targets, -100, smoothing)
-    close(lse, ref_lse, dtype)
-    close(losses, ref_losses, dtype)
-    assert losses[1] == 0
-    grad_rows = rng.standard_normal(rows).astype(dtype)
-    grad = kernels["cross_entropy"].backward(logits, targets, lse, grad_rows, -100, smoothing)
-    close(grad, reference["cross_entropy"].backward(logits, targets, ref_lse, grad_rows, -100,
-                                                    smoothing), dtype)
+    loss = lambda x, t: F.cross_entropy(x, t, reduction=reduction, label_smoothing=smoothing)
+    # float32 holds logits near 1e4 to about 1e-3: the two paths round x - max differently
+    atol = 1e-4 if dtype == "float32" else 1e-12
+    out, grad = check_against_array_path(kernel_device, loss, [logits, targets], dtype,
+                                         atol=atol)
     assert not grad[1].any()
+    if reduction == "none":
+        assert out[1] == 0
 
 
-def test_cross_entropy_masked_logits_and_bad_targets(kernels, reference):
+def test_cross_entropy_masked_logits_and_bad_targets(kernel_device):
     logits = np.array([[-np.inf, 1.0, -np.inf, 2.0], [0.5, 0.0, 0.0, 0.0]], np.float32)
-    losses, lse = kernels["cross_entropy"].forward(logits, np.array([3, 7]))
-    ref_losses, ref_lse = reference["cross_entropy"].forward(logits, np.array([3, 0]))
-    np.testing.assert_allclose(lse, ref_lse, rtol=1e-6)  # -inf logits contribute nothing
-    assert np.isfinite(losses[0])
-    np.testing.assert_allclose(losses[0], ref_losses[0], rtol=1e-6)
-    np.testing.assert_allclose(losses[0], np.logaddexp(1.0, 2.0) - 2.0, rtol=1e-6)
-    assert np.isnan(losses[1])  # a target outside [0, C) shows up as NaN
+    loss = lambda x, t: F.cross_entropy(x, t, reduction="none")
+    out = check_against_array_path(kernel_device, loss, [logits, np.array([3, 0])],
+                                   "float32")[0]
+    np.testing.assert_allclose(out[0], np.logaddexp(1.0, 2.0) - 2.0, rtol=1e-6)
+    bad = F.cross_entropy(minigrad.tensor(logits, device=kernel_device),
+                          minigrad.tensor(np.array([3, 7]), device=kernel_device),
+                          reduction="none").numpy()
+    assert np.isfinite(bad[0]) and np.isnan(bad[1])  # a target outside [0, C): NaN
 
 
 # -- layer norm ---------------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("rows", "dim"), [(3, 1), (130, 40), (2, 700)])
 @pytest.mark.parametrize("affine", ["both", "weight", "none"])
-def test_layer_norm_matches_reference(kernels, reference, dtype, rows, dim, affine):
+def test_layer_norm_matches_the_array_path(kernel_device, dtype, rows, dim, affine):
     rng = np.random.default_rng(rows + dim)
-    x = (rng.standard_normal((rows, dim)) * 3 + 5).astype(dtype)
-    weight = rng.standard_normal(dim).astype(dtype) if affine != "none" else None
-    bias = rng.standard_normal(dim).astype(dtype) if affine == "both" else None
-    y, mean, rstd = kernels["layer_norm"].forward(x, weight, bias, 1e-5)
-    ref = reference["layer_norm"].forward(x, weight, bias, 1e-5)
-    for actual, expected in zip((y, mean, rstd), ref):
-        close(actual, expected, dtype)
-    dy = rng.standard_normal((rows, dim)).astype(dtype)
-    grads = kernels["layer_norm"].backward(dy, x, weight, mean, rstd)
-    for actual, expected in zip(grads, reference["layer_norm"].backward(dy, x, weight, *ref[1:])):
-        close(actual, expected, dtype)
-    assert kernels["layer_norm"].backward(dy, x, weight, mean, rstd, False)[1:] == (None, None)
+    arrays = [(rng.standard_normal((rows, dim)) * 3 + 5).astype(dtype)]
+    arrays += [rng.standard_normal(dim).astype(dtype) for _ in range(("none", "weight",
+                                                                       "both").index(affine))]
+    check_against_array_path(kernel_device, lambda x, *p: F.layer_norm(x, (dim,), *p),
+                             arrays, dtype)
+
+
+def test_layer_norm_input_gradient_alone(kernel_device):
+    """A weight that needs no gradient: the parameter-gradient kernel is skipped."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal(6)
+    weight = minigrad.tensor(w.astype(np.float32), device=kernel_device)
+    norm = lambda t: F.layer_norm(t, (6,), weight)
+    check_against_array_path(kernel_device, norm, [x], "float32")
+    assert weight.grad is None
 
 
 # -- GELU ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
-def test_gelu_matches_reference(kernels, reference, dtype, approximate):
+def test_gelu_matches_the_array_path(kernel_device, dtype, approximate):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((3, 97)) * 4).astype(dtype)
     x[0, :4] = [0.0, -12.0, 12.0, 1e-8]
-    dy = rng.standard_normal(x.shape).astype(dtype)
-    close(kernels["gelu"].forward(x, approximate), reference["gelu"].forward(x, approximate),
-          dtype)
-    close(kernels["gelu"].backward(x, dy, approximate),
-          reference["gelu"].backward(x, dy, approximate), dtype)
-
-
-def test_gelu_rejects_unknown_approximation(kernels):
-    with pytest.raises(ValueError, match="approximate"):
-        kernels["gelu"].forward(np.zeros(3, np.float32), "sigmoid")
-
-
-# -- AdamW -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
-def test_adamw_matches_reference_over_steps(kernels, reference, dtype):
-    rng = np.random.default_rng(4)
-    n = 5000  # several blocks of the kernel
-    param = rng.standard_normal(n).astype(dtype)
-    state = [param.copy(), np.zeros(n, dtype), np.zeros(n, dtype)]
-    ref_state = [param.copy(), np.zeros(n, dtype), np.zeros(n, dtype)]
-    for step in range(1, 4):
-        grad = rng.standard_normal(n).astype(dtype)
-        hyper = (1e-2, 0.9, 0.95, 1e-6, 0.1, step)  # eps 1e-8 is 0 in float16
-        kernels["adamw"](state[0], grad, state[1], state[2], *hyper)
-        reference["adamw"](ref_state[0], grad, ref_state[1], ref_state[2], *hyper)
-    tolerance = TOLERANCE.get(dtype, {"rtol": 1e-3, "atol": 1e-3})
-    for actual, expected in zip(state, ref_state):
-        np.testing.assert_allclose(actual, expected, **tolerance)
-    assert not np.allclose(state[0], param)
-
-
-def test_adamw_updates_non_contiguous_arrays_in_place(kernels):
-    param = np.ones((4, 6), np.float32)[:, ::2]  # a strided view: the array-API path
-    exp_avg, exp_avg_sq = np.zeros_like(param), np.zeros_like(param)
-    kernels["adamw"](param, np.ones_like(param), exp_avg, exp_avg_sq, 0.1, 0.9, 0.999, 1e-8,
-                      0.0, 1)
-    np.testing.assert_allclose(param, 0.9, rtol=1e-6)  # first step moves by lr
-    np.testing.assert_allclose(exp_avg, 0.1, rtol=1e-6)
-
-
-# -- Philox -------------------------------------------------------------------------------
-@pytest.mark.parametrize("n", [1, 7, 1001])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_philox_streams_match_reference(kernels, reference, n, dtype):
-    for kind in ("uniform", "normal"):
-        out, offset = getattr(kernels["philox"], kind)((n,), dtype, 1234, 5)
-        expected, expected_offset = getattr(reference["philox"], kind)((n,), dtype, 1234, 5)
-        assert offset == expected_offset > 5
-        if kind == "uniform":
-            np.testing.assert_array_equal(out, expected)  # exact: integer arithmetic
-        else:
-            np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    ints, offset = kernels["philox"].integers(-3, 50000, (n,), "int64", 7, 11)
-    expected, _ = reference["philox"].integers(-3, 50000, (n,), "int64", 7, 11)
-    np.testing.assert_array_equal(ints, expected)
-    assert ints.min() >= -3 and ints.max() < 50000
-
-
-def test_philox_draws_continue_one_stream_and_look_random(kernels):
-    philox = kernels["philox"]
-    whole, end = philox.uniform((4096,), "float32", 42, 0)
-    first, middle = philox.uniform((2048,), "float32", 42, 0)
-    second, end2 = philox.uniform((2048,), "float32", 42, middle)
-    np.testing.assert_array_equal(np.concatenate([first, second]), whole)
-    assert end == end2 == 1024
-    assert whole.min() >= 0 and whole.max() < 1 and abs(whole.mean() - 0.5) < 0.02
-    normal, _ = philox.normal((4096,), "float32", 42, 0)
-    assert abs(normal.mean()) < 0.05 and abs(normal.std() - 1) < 0.05
-    other, _ = philox.uniform((4096,), "float32", 43, 0)
-    assert not np.array_equal(other, whole)
-    with pytest.raises(ValueError, match="high - low"):
-        philox.integers(0, 2 ** 33, (4,), "int64", 0, 0)
+    check_against_array_path(kernel_device, lambda t: F.gelu(t, approximate=approximate),
+                             [x], dtype)
 
 
 # -- attention ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("shape", "causal", "dtype"), [
-    ((2, 2, 37, 37, 16), True, np.float32),
-    ((2, 1, 20, 45, 8), False, np.float32),
-    ((1, 1, 45, 20, 8), True, np.float32),  # more queries than keys
-    ((1, 1, 70, 70, 64), True, np.float32),  # several tiles each way
-    ((1, 2, 19, 19, 16), True, np.float64),
+    ((2, 2, 37, 37, 16), True, "float32"),
+    ((2, 1, 20, 45, 8), False, "float32"),
+    ((1, 1, 45, 20, 8), True, "float32"),  # more queries than keys
+    ((1, 1, 70, 70, 64), True, "float32"),  # several tiles each way
+    ((1, 2, 19, 19, 16), True, "float64"),
 ])
-def test_attention_matches_reference(kernels, reference, shape, causal, dtype):
+def test_attention_matches_the_array_path(kernel_device, shape, causal, dtype):
     b, h, tq, tk, d = shape
     rng = np.random.default_rng(tq * d)
-    q = rng.standard_normal((b, h, tq, d)).astype(dtype)
-    k = rng.standard_normal((b, h, tk, d)).astype(dtype)
-    v = rng.standard_normal((b, h, tk, d)).astype(dtype)
-    assert kernels["attention"].supports(q, k, v)
-    out, lse = kernels["attention"].forward(q, k, v, causal, 0.3)
-    ref_out, ref_lse = reference["attention"].forward(q, k, v, causal, 0.3)
-    tolerance = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else TOLERANCE[dtype]
-    np.testing.assert_allclose(out, ref_out, **tolerance)
-    np.testing.assert_allclose(lse, ref_lse, **tolerance)
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    grads = kernels["attention"].backward(q, k, v, out, lse, dout, causal, 0.3)
-    for actual, expected in zip(grads, reference["attention"].backward(q, k, v, ref_out, ref_lse,
-                                                                        dout, causal, 0.3)):
-        np.testing.assert_allclose(actual, expected, **tolerance)
+    arrays = [rng.standard_normal((b, h, t, d)).astype(dtype) for t in (tq, tk, tk)]
+    check_against_array_path(
+        kernel_device, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=causal,
+                                                                      scale=0.3),
+        arrays, dtype)
 
 
-def test_attention_declines_head_sizes_past_the_tiles(kernels):
-    q = np.zeros((1, 1, 4, 2048), np.float32)
-    assert not kernels["attention"].supports(q, q, q)
-    assert not kernels["attention"].supports(q, q[..., :8], q[..., :8])
+def test_attention_declines_masks_dropout_and_head_sizes_past_the_tiles(kernel_device):
+    kernel = kernel_device.fused_ops["scaled_dot_product_attention"]
+    plain, dropout = (types.SimpleNamespace(dropout_p=p) for p in (0.0, 0.1))
+    q = np.zeros((1, 1, 4, 8), np.float32)
+    assert kernel.supports(plain, q, q, q)
+    assert not kernel.supports(plain, q, q, q, np.ones((4, 4), bool))
+    assert not kernel.supports(dropout, q, q, q)
+    big = np.zeros((1, 1, 4, 2048), np.float32)
+    assert not kernel.supports(plain, big, big, big)
+    assert not kernel.supports(plain, q, q, q[..., :4])  # Dv != D
+
+    x = minigrad.randn(1, 1, 5, 4, device=kernel_device, requires_grad=True)
+    mask = minigrad.tensor(np.tril(np.ones((5, 5), bool)), device=kernel_device)
+    out = F.scaled_dot_product_attention(x, x, x, mask=mask)
+    out.sum().backward()
+    assert out._ctx.kernel is None  # declined: the backward ran the array-API code too
+    causal = F.scaled_dot_product_attention(x, x, x, causal=True)
+    np.testing.assert_allclose(out.numpy(), causal.numpy(), rtol=1e-5, atol=1e-6)
 
 
-# -- the fused ops and the optimizer on the emulated kernels -----------------------------
-@pytest.fixture
-def kernels_on_cpu(monkeypatch, emulated):
-    """The emulated CUDA kernels installed as the 'cpu' device's fused-op kernels."""
-    cpu = backend.get_device("cpu")
-    monkeypatch.setattr(cpu, "kernels", op_kernels(emulated))
-    return cpu
-
-
-def run_both(cpu, monkeypatch, fn, *arrays):
-    """fn's outputs and input gradients with the emulated kernels, then without."""
-    results = []
-    for kernels in (dict(cpu.kernels), {}):
-        monkeypatch.setattr(cpu, "kernels", kernels)
-        tensors = [minigrad.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
-        out = fn(*tensors)
-        out.backward(minigrad.tensor(np.linspace(-1, 1, out.size).reshape(out.shape)
-                                     .astype(out.dtype)))
-        results.append([out.numpy()] + [t.grad.numpy() for t in tensors if t.requires_grad])
-    return results
-
-
-@pytest.mark.parametrize(("reduction", "smoothing"), [("mean", 0.1), ("sum", 0.0),
-                                                      ("none", 0.0)])
-def test_fused_cross_entropy_uses_the_kernel(kernels_on_cpu, monkeypatch, reduction, smoothing):
-    rng = np.random.default_rng(5)
-    logits = rng.standard_normal((2, 3, 11)).astype(np.float32)
-    targets = rng.integers(0, 11, (2, 3))
-    targets[0, 1] = -100
-    loss = lambda x, t: minigrad.nn.functional.cross_entropy(
-        x, t, reduction=reduction, label_smoothing=smoothing)
-    with_kernel, without = run_both(kernels_on_cpu, monkeypatch, loss, logits, targets)
-    for a, b in zip(with_kernel, without):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_fused_layer_norm_attention_and_gelu_use_the_kernels(kernels_on_cpu, monkeypatch):
-    import minigrad.nn.functional as F
-
-    rng = np.random.default_rng(6)
-    cases = [
-        (lambda x, w, b: F.layer_norm(x, (12,), w, b),
-         [rng.standard_normal((2, 3, 12)), rng.standard_normal(12), rng.standard_normal(12)]),
-        (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=True),
-         [rng.standard_normal((2, 2, 9, 8)) for _ in range(3)]),
-        (lambda x: F.gelu(x, approximate="tanh"), [rng.standard_normal((4, 5))]),
-    ]
-    for fn, arrays in cases:
-        arrays = [a.astype(np.float32) for a in arrays]
-        with_kernel, without = run_both(kernels_on_cpu, monkeypatch, fn, *arrays)
-        for a, b in zip(with_kernel, without):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-def test_fused_ops_call_the_kernels(kernels_on_cpu):
-    import minigrad.nn.functional as F
-
+def test_a_model_calls_every_fused_kernel(kernel_device, monkeypatch):
     calls = []
-    for name, entry in kernels_on_cpu.kernels.items():
-        if name != "adamw":
-            kernels_on_cpu.kernels[name] = _Recording(entry, name, calls)
-    x = minigrad.randn(2, 4, 8, requires_grad=True)
-    h = F.gelu(F.layer_norm(x, (8,)))
-    a = F.scaled_dot_product_attention(h.reshape(2, 1, 4, 8), h.reshape(2, 1, 4, 8),
-                                       h.reshape(2, 1, 4, 8), causal=True)
-    F.cross_entropy(a.reshape(8, 8), minigrad.tensor(np.arange(8))).backward()
+    for name, kernel in kernel_device.fused_ops.items():
+        monkeypatch.setitem(kernel_device.fused_ops, name, _Recording(kernel, name, calls))
+    x = minigrad.randn(2, 4, 8, device=kernel_device, requires_grad=True)
+    h = F.gelu(F.layer_norm(x, (8,))).reshape(2, 1, 4, 8)
+    a = F.scaled_dot_product_attention(h, h, h, causal=True)
+    F.cross_entropy(a.reshape(8, 8), minigrad.tensor(np.arange(8), device=kernel_device)
+                    ).backward()
     assert sorted(calls) == sorted(
         f"{name}.{phase}" for name in ("layer_norm", "gelu", "scaled_dot_product_attention",
                                        "cross_entropy") for phase in ("forward", "backward"))
-    assert x.grad is not None and np.isfinite(x.grad.numpy()).all()
+    assert np.isfinite(x.grad.numpy()).all()
 
 
-def test_attention_with_a_mask_keeps_the_array_path(kernels_on_cpu):
-    import minigrad.nn.functional as F
+class _Recording:
+    """Wraps a fused-op kernel and notes every forward and backward as 'name.phase'."""
 
-    q = minigrad.randn(1, 1, 5, 4, requires_grad=True)
-    mask = minigrad.tensor(np.tril(np.ones((5, 5), bool)))
-    out = F.scaled_dot_product_attention(q, q, q, mask=mask)
-    out.sum().backward()
-    assert out._ctx.kernel is None  # declined: the backward ran the array-API code too
-    expected = F.scaled_dot_product_attention_composite(q.detach(), q.detach(), q.detach(),
-                                                        mask=mask)
-    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    def __init__(self, kernel, name, calls):
+        self.kernel, self.name, self.calls = kernel, name, calls
+
+    def supports(self, fn, *arrays):
+        return self.kernel.supports(fn, *arrays)
+
+    def forward(self, fn, *arrays):
+        self.calls.append(f"{self.name}.forward")
+        return self.kernel.forward(fn, *arrays)
+
+    def backward(self, fn, *grads):
+        self.calls.append(f"{self.name}.backward")
+        return self.kernel.backward(fn, *grads)
 
 
-def test_adamw_optimizer_steps_through_the_kernel(kernels_on_cpu, monkeypatch):
-    from minigrad import nn, optim
+# -- AdamW -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adamw_kernel_matches_the_formula_over_steps(raw_kernel, dtype):
+    adamw = raw_kernel(AdamWKernel)
+    rng = np.random.default_rng(4)
+    n = 5000  # several blocks of the kernel
+    param = rng.standard_normal(n).astype(dtype)
+    state = [param.copy(), np.zeros(n, dtype), np.zeros(n, dtype)]
+    expected = [param.copy(), np.zeros(n, dtype), np.zeros(n, dtype)]
+    for step in range(1, 4):
+        grad = rng.standard_normal(n).astype(dtype)
+        hyper = (1e-2, 0.9, 0.95, 1e-6, 0.1, step)
+        adamw(state[0], grad, state[1], state[2], *hyper)
+        Device.adamw_update(CPU, expected[0], grad, expected[1], expected[2], *hyper)
+    tolerance = {"rtol": 2e-6, "atol": 2e-7} if dtype == np.float32 else TOLERANCE["float64"]
+    for actual, reference in zip(state, expected, strict=True):
+        np.testing.assert_allclose(actual, reference, **tolerance)
+    assert not np.allclose(state[0], param)
 
-    def train(kernels):
-        monkeypatch.setattr(kernels_on_cpu, "kernels", kernels)
+
+def test_adamw_kernel_supports_only_contiguous_native_buffers(emulated_library):
+    adamw = AdamWKernel(emulated_library)
+    flat = np.zeros(6, np.float32)
+    assert adamw.supports(flat, flat, flat)
+    strided = np.zeros((4, 6), np.float32)[:, ::2]
+    assert not adamw.supports(strided, np.zeros_like(strided), np.zeros_like(strided))
+    half = np.zeros(6, np.float16)
+    assert not adamw.supports(half, half, half)
+
+
+@NO_COMPILER
+def test_adamw_optimizer_steps_through_the_kernel(emulated_library, monkeypatch):
+    adamw = AdamWKernel(emulated_library)
+    calls = []
+
+    def update(param, *args):
+        calls.append(param.size)
+        adamw(param, *args)
+
+    def train():
         minigrad.manual_seed(0)
         model = nn.Sequential(nn.Linear(6, 5), nn.GELU(), nn.Linear(5, 3))
         opt = optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.1)
@@ -312,33 +276,43 @@ def test_adamw_optimizer_steps_through_the_kernel(kernels_on_cpu, monkeypatch):
             opt.step()
         return [p.numpy() for p in model.parameters()]
 
-    calls = []
-    recorded = dict(kernels_on_cpu.kernels)
-    recorded["adamw"] = _Recording(recorded["adamw"], "adamw", calls)
-    with_kernel = train(recorded)
-    without = train({})
-    assert calls.count("adamw.__call__") == 3  # one launch per step: one flat buffer
-    for a, b in zip(with_kernel, without):
+    without = train()
+    monkeypatch.setattr(CPU, "adamw_update", update)
+    with_kernel = train()
+    assert calls == [53] * 3  # one launch per step over the one flat buffer (53 parameters)
+    for a, b in zip(with_kernel, without, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-class _Recording:
-    """Wraps a kernel entry and notes every call as 'name.method'."""
+# -- Philox -------------------------------------------------------------------------------
+def test_philox_matches_the_known_answer(raw_kernel):
+    """Random123's known-answer vector for Philox4x32-10 with counter 0 and key 0: seed
+    0 at offset 0, and integers over the whole 32-bit range are the words themselves."""
+    words, offset = raw_kernel(PhiloxKernel).integers(0, 2 ** 32, (4,), "int64", 0, 0)
+    assert [int(w) for w in words] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    assert offset == 1
+    uniform, _ = raw_kernel(PhiloxKernel).uniform((4,), "float32", 0, 0)
+    np.testing.assert_array_equal(uniform, (words >> 8).astype(np.float32) * 2.0 ** -24)
 
-    def __init__(self, entry, name, calls):
-        self.entry, self.name, self.calls = entry, name, calls
 
-    def __call__(self, *args, **kwargs):
-        self.calls.append(f"{self.name}.__call__")
-        return self.entry(*args, **kwargs)
-
-    def forward(self, fn, *arrays):
-        self.calls.append(f"{self.name}.forward")
-        return self.entry.forward(fn, *arrays)
-
-    def backward(self, fn, *grads):
-        self.calls.append(f"{self.name}.backward")
-        return self.entry.backward(fn, *grads)
+def test_philox_draws_continue_one_stream_and_look_random(raw_kernel):
+    philox = raw_kernel(PhiloxKernel)
+    whole, end = philox.uniform((4096,), "float32", 42, 0)
+    first, middle = philox.uniform((2048,), "float32", 42, 0)
+    second, end2 = philox.uniform((2048,), "float32", 42, middle)
+    np.testing.assert_array_equal(np.concatenate([first, second]), whole)
+    assert end == end2 == 1024
+    assert whole.min() >= 0 and whole.max() < 1 and abs(whole.mean() - 0.5) < 0.02
+    for dtype in ("float32", "float64"):
+        normal, _ = philox.normal((4096,), dtype, 42, 0)
+        assert normal.dtype == dtype
+        assert abs(normal.mean()) < 0.05 and abs(normal.std() - 1) < 0.05
+    ints, _ = philox.integers(-3, 50000, (1001,), "int64", 7, 11)
+    assert ints.min() >= -3 and ints.max() < 50000 and len(np.unique(ints)) > 900
+    other, _ = philox.uniform((4096,), "float32", 43, 0)
+    assert not np.array_equal(other, whole)
+    with pytest.raises(ValueError, match="high - low"):
+        philox.integers(0, 2 ** 33, (4,), "int64", 0, 0)
 
 
 # -- the emulator itself ------------------------------------------------------------------

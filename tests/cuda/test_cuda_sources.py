@@ -1,6 +1,7 @@
 """The CUDA sources as files: every kernel the Python wrappers launch is defined in its
-.cu file, the loader pastes local includes, and (where nvcc is installed) every file
-compiles for a real GPU in each variant the wrappers build."""
+.cu file (one wrapper per file), the loader pastes local includes, attention's tiles fit
+the shared-memory budget, and (where nvcc is installed) every file compiles for a real
+GPU in each variant the wrappers build."""
 
 import os
 import re
@@ -10,20 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from minigrad.cuda import build_kernels, loader
-from minigrad.cuda.attention import tiles
-from minigrad.cuda.launch import NATIVE
+from minigrad.backends.cuda import FUSED, AdamWKernel, PhiloxKernel
+from minigrad.backends.cuda import compile as loader
+from minigrad.backends.cuda.attention import SHARED_BYTES, tiles
+from minigrad.backends.cuda.compile import NATIVE
 
 NVCC = shutil.which("nvcc") or next(
     (path for path in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(path)), None)
-WRAPPERS = build_kernels(type("Host", (), {"xp": None, "compile": None})())
+LIBRARY = loader.KernelLibrary(type("Host", (), {"xp": None, "compile": None})())
+WRAPPERS = [kernel(LIBRARY) for kernel in (*(k for _, k in FUSED), AdamWKernel, PhiloxKernel)]
 
 
 def test_every_launched_kernel_is_defined_in_its_source():
     sources = set()
-    for wrapper in WRAPPERS.values():
+    for wrapper in WRAPPERS:
         defined = loader.kernel_names(wrapper.source)
         assert set(wrapper.kernels) == set(defined), wrapper.source
+        assert wrapper.source not in sources  # one wrapper per file
         sources.add(wrapper.source)
     cu_files = {path.name for path in loader.SOURCE_DIR.glob("*.cu")}
     assert sources == cu_files  # no source file without a wrapper
@@ -41,15 +45,36 @@ def test_unknown_kernel_names_are_refused():
         library.function("layer_norm.cu", "layer_norm_fwd")
 
 
+def test_attention_tiles_fit_the_shared_memory_budget():
+    for head_dim in range(1, 300):
+        for itemsize in (4, 8):
+            t = tiles(head_dim, itemsize)
+            if t is None:
+                assert head_dim * itemsize > 256 * 4  # only huge heads are declined
+                continue
+            forward = t["FWD_BM"] * (head_dim + 1) + 2 * t["FWD_BN"] * head_dim
+            assert max(forward, t["BWD_B"] * (4 * head_dim + 4)) * itemsize <= SHARED_BYTES
+    assert tiles(64, 4) == {"HEAD_DIM": 64, "FWD_BM": 64, "FWD_BN": 32, "BWD_B": 32}
+
+
+def test_gelu_constants_come_from_the_op():
+    from minigrad.backends.cuda.gelu import GeluKernel
+    from minigrad.nn.functional.gelu import GELU_CUBIC, SQRT_2_OVER_PI
+
+    assert float(GeluKernel.defines["GELU_CUBIC"]) == GELU_CUBIC
+    assert float(GeluKernel.defines["SQRT_2_OVER_PI"]) == SQRT_2_OVER_PI
+    assert "#define GELU_CUBIC" not in loader.read_source("gelu.cu")
+
+
 def _variants():
     """(file, defines) for each element type the wrappers compile. Attention is compiled
     at head size 16: unrolled over D = 64 it takes nvcc ~10 s."""
-    for wrapper in WRAPPERS.values():
+    for wrapper in WRAPPERS:
         if wrapper.source == "philox.cu":
-            yield wrapper.source, {}
+            yield wrapper.source, dict(wrapper.defines)
             continue
         for c_type in NATIVE.values():
-            defines = {"SCALAR_T": c_type}
+            defines = {**wrapper.defines, "SCALAR_T": c_type}
             if wrapper.source == "attention.cu":
                 defines.update(tiles(16, 8 if c_type == "double" else 4))
             yield wrapper.source, defines

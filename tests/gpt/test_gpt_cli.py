@@ -39,8 +39,9 @@ def trained_run(corpus, tmp_path_factory):
 
 def test_train_writes_every_artifact(trained_run, capsys):
     names = {p.name for p in trained_run.iterdir()}
-    assert {"config.json", "tokenizer.json", "model.safetensors", "training_state.safetensors",
-            "metrics.jsonl", "loss.png", "samples.txt", "data"} <= names
+    assert {"config.json", "tokenizer.json", "model.safetensors", "metrics.jsonl",
+            "samples.txt", "data"} <= names
+    assert len([n for n in names if re.fullmatch(r"training_state\.\w+\.safetensors", n)]) == 1
     config = json.loads((trained_run / "config.json").read_text())
     assert config["model"]["n_layer"] == 1 and config["train"]["steps"] == 6
     records = read_metrics(trained_run / "metrics.jsonl")
@@ -48,12 +49,18 @@ def test_train_writes_every_artifact(trained_run, capsys):
     assert [r["step"] for r in records if "val_loss" in r] == [3, 6]
     assert all("tokens_per_s" in r and "mfu" in r for r in records if r["step"] in (2, 4, 6)
                and "loss" in r)
-    assert (trained_run / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:  # the plot is optional
+        assert not (trained_run / "loss.png").exists()
+    else:
+        assert (trained_run / "loss.png").read_bytes()[:4] == b"\x89PNG"
     assert (trained_run / "samples.txt").read_text().startswith("--- step 6")
-    assert (trained_run / "data" / "train.npy").exists()
+    files = json.loads((trained_run / "data" / "dataset.json").read_text())["files"]
+    assert (trained_run / "data" / files["train"]).exists()
 
 
-def test_sample_streams_reproducibly(trained_run, capsys):
+def test_generate_streams_reproducibly(trained_run, capsys):
     args = ["sample", str(trained_run), "--prompt", "the ", "--max-new-tokens", "15",
             "--seed", "3", "--top-k", "5"]
     assert cli.main(args) == 0

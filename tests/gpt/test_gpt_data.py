@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpt.corpus import CorpusUnavailable, builtin_documents
+from bpe.corpus import CorpusUnavailable, builtin_documents
 from gpt.data.batches import RandomWindows, SlidingWindows
 from gpt.data.cleaning import CleaningOptions, clean_documents
 from gpt.data.dataset import Dataset, prepare, read_documents
-from gpt.data.token_cache import load_tokens, save_tokens, smallest_uint_dtype
+from gpt.data.token_cache import load_tokens, save_tokens
 
 LONG_LINE = "This line is long enough to count as boilerplate when it repeats."
 
@@ -97,12 +97,6 @@ def test_builtin_corpus_and_its_absence(monkeypatch):
 
 
 # -- token files ------------------------------------------------------------------------
-@pytest.mark.parametrize("vocab, dtype", [(2, np.uint8), (256, np.uint8), (257, np.uint16),
-                                          (65536, np.uint16), (65537, np.uint32)])
-def test_smallest_uint_dtype(vocab, dtype):
-    assert smallest_uint_dtype(vocab) == dtype
-
-
 def test_token_file_round_trip_is_memory_mapped(tmp_path):
     ids = [0, 5, 299, 17]
     path = save_tokens(tmp_path / "t.npy", ids, vocab_size=300)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad
-from gpt.generate import _until_stop, generate, sample, top_k_filter, top_p_filter
+from gpt.generate import _until_stop, generate, sample_next, top_k_filter, top_p_filter
 from gpt.kv_cache import KVCache
 from gpt.model import GPT, GPTConfig
 
@@ -135,14 +135,15 @@ def test_sampling_frequencies_follow_the_filtered_softmax():
     logits = minigrad.tensor(np.log([0.1, 0.2, 0.3, 0.4]), dtype="float64")
     gen = minigrad.Generator(0)
     n = 4000
-    draws = np.bincount([sample(logits, 1.0, generator=gen) for _ in range(n)], minlength=4)
+    draws = np.bincount([sample_next(logits, 1.0, generator=gen) for _ in range(n)],
+                        minlength=4)
     np.testing.assert_allclose(draws / n, [0.1, 0.2, 0.3, 0.4], atol=0.03)
     # temperature 0.5 squares the probabilities; top_k=2 keeps the two likeliest
-    draws = np.bincount([sample(logits, 0.5, top_k=2, generator=gen) for _ in range(n)],
-                        minlength=4)
+    draws = np.bincount([sample_next(logits, 0.5, top_k=2, generator=gen)
+                         for _ in range(n)], minlength=4)
     np.testing.assert_allclose(draws / n, [0, 0, 9 / 25, 16 / 25], atol=0.03)
-    assert sample(logits, 0.0) == 3
-    assert {sample(logits, 1.0, top_p=0.35, generator=gen) for _ in range(50)} == {3}
+    assert sample_next(logits, 0.0) == 3
+    assert {sample_next(logits, 1.0, top_p=0.35, generator=gen) for _ in range(50)} == {3}
 
 
 # -- stop sequences -------------------------------------------------------------------

@@ -6,14 +6,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
-from torch_gpt import from_minigrad
 
 import minigrad
 from gpt.model import GPT, GPTConfig
 from minigrad.optim import AdamW
-
-torch.set_num_threads(1)  # tiny ops: threads only add overhead on a busy 2-core machine
 
 TINY = dict(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)
 VARIANTS = {
@@ -74,8 +70,23 @@ def test_config_round_trips_through_a_dict():
 
 
 # -- parity with PyTorch ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def torch():
+    torch = pytest.importorskip("torch", reason="the PyTorch parity tests need torch "
+                                "(pip install -e '.[test]')")
+    torch.set_num_threads(1)  # tiny ops: threads only add overhead on a busy 2-core machine
+    return torch
+
+
+@pytest.fixture(scope="module")
+def from_minigrad(torch):
+    from torch_gpt import from_minigrad
+
+    return from_minigrad
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_matches_pytorch_twin_in_float64(variant):
+def test_matches_pytorch_twin_in_float64(variant, torch, from_minigrad):
     """Same weights, same batch: logits, loss, every gradient and the loss over 10 AdamW
     steps agree with PyTorch to float64 rounding."""
     model = make_model(**VARIANTS[variant])
@@ -111,7 +122,7 @@ def test_matches_pytorch_twin_in_float64(variant):
 
 
 @pytest.mark.parametrize("variant", ["gpt2", "llama_like"])
-def test_matches_pytorch_twin_in_float32(variant):
+def test_matches_pytorch_twin_in_float32(variant, torch, from_minigrad):
     model = make_model(dtype="float32", **VARIANTS[variant])
     twin = from_minigrad(model, dtype=torch.float32)
     ids, targets = batch(model.config)

@@ -6,8 +6,8 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.anomaly import AnomalyError
 from minigrad.autograd import Function
+from minigrad.instruments.anomaly import AnomalyError
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's log(0) etc.
 

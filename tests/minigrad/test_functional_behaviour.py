@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 import minigrad
 import minigrad.nn.functional as F
@@ -24,7 +22,7 @@ def tensor(a, device="cpu", dtype=None, grad=False):
 
 # -- stability ----------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_softmax_family_is_stable_for_huge_logits(device, dtype):
+def test_softmax_family_is_stable_for_huge_logits(device, dtype, torch):
     logits = np.array([[1e4, -1e4, 0.0, 1e4 - 1.0], [-3e4, -3e4 + 2.0, -3e4, -3e4]])
     targets = np.array([0, 1])
     reference = torch.tensor(logits, dtype=getattr(torch, dtype), requires_grad=True)
@@ -35,7 +33,8 @@ def test_softmax_family_is_stable_for_huge_logits(device, dtype):
     x = tensor(logits, device, dtype, grad=True)
     loss = F.cross_entropy(x, tensor(targets, device), label_smoothing=0.1)
     loss.backward()
-    expected = TF.cross_entropy(reference, torch.tensor(targets), label_smoothing=0.1)
+    expected = torch.nn.functional.cross_entropy(reference, torch.tensor(targets),
+                                                 label_smoothing=0.1)
     expected.backward()
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-5, atol=1e-7)
@@ -179,7 +178,7 @@ def test_linear_argument_errors():
 
 
 # -- attention ----------------------------------------------------------------------------
-def test_attention_query_that_sees_no_key_gets_zeros_as_in_torch(device):
+def test_attention_query_that_sees_no_key_gets_zeros_as_in_torch(device, torch):
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((1, 2, 3, 4)) for _ in range(3))
     mask = np.ones((3, 3), bool)
@@ -188,7 +187,8 @@ def test_attention_query_that_sees_no_key_gets_zeros_as_in_torch(device):
     out = F.scaled_dot_product_attention(*ours, mask=tensor(mask, device))
     out.sum().backward()
     theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
-    expected = TF.scaled_dot_product_attention(*theirs, attn_mask=torch.tensor(mask))
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        *theirs, attn_mask=torch.tensor(mask))
     expected.sum().backward()
     np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-9, atol=1e-12)
     assert not out.numpy()[:, :, 1].any()
@@ -228,24 +228,107 @@ def test_attention_argument_errors():
         F.scaled_dot_product_attention(q, q, q, dropout_p=1.0)
 
 
+# -- GELU ---------------------------------------------------------------------------------
+GELU_POINTS = [-12.0, -3.0, -1.0, -1e-8, 0.0, 1e-8, 0.5, 2.0, 12.0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_fused_matches_composite_at_extreme_inputs(device, dtype, approximate):
+    """On 'cpu' the fused op runs the NumPy kernel, on 'strict' its array-API code."""
+    results = []
+    for op in (F.gelu, F.gelu_composite):
+        x = tensor(GELU_POINTS, device, dtype, grad=True)
+        out = op(x, approximate=approximate)
+        out.backward(tensor(np.linspace(-1, 1, len(GELU_POINTS)), device, dtype))
+        results.append((out.numpy(), x.grad.numpy()))
+    tolerance = {"rtol": 1e-6, "atol": 1e-7} if dtype == "float32" else {"rtol": 1e-13,
+                                                                         "atol": 1e-15}
+    for fused, composite in zip(*results, strict=True):
+        assert fused.dtype == composite.dtype == dtype
+        np.testing.assert_allclose(fused, composite, **tolerance)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_gradients_pass_gradcheck_in_float64(device, approximate):
+    x = tensor(np.linspace(-4, 4, 13), device, "float64", grad=True)
+    for op in (F.gelu, F.gelu_composite):
+        assert minigrad.gradcheck(lambda t, op=op: op(t, approximate=approximate), x)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_matches_pytorch(approximate):
+    torch = pytest.importorskip("torch")
+    x = np.array(GELU_POINTS)
+    g = np.linspace(-1, 1, len(GELU_POINTS))
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.gelu(tx, approximate=approximate).backward(torch.tensor(g))
+    for op in (F.gelu, F.gelu_composite):
+        mx = tensor(x, dtype="float64", grad=True)
+        out = op(mx, approximate=approximate)
+        out.backward(tensor(g, dtype="float64"))
+        np.testing.assert_allclose(out.numpy(), torch.nn.functional.gelu(
+            torch.tensor(x), approximate=approximate).numpy(), rtol=1e-14, atol=1e-300)
+        np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-13, atol=1e-300)
+
+
+def test_gelu_layer_method_and_errors():
+    x = tensor([-1.0, 0.5])
+    np.testing.assert_array_equal(minigrad.nn.GELU("tanh")(x).numpy(),
+                                  F.gelu(x, approximate="tanh").numpy())
+    np.testing.assert_array_equal(x.gelu().numpy(), F.gelu(x).numpy())
+    for op in (F.gelu, F.gelu_composite):
+        with pytest.raises(ValueError, match=rf"{op.__name__}: approximate must be 'none' or "
+                                             r"'tanh', got 'fast'"):
+            op(x, approximate="fast")
+    with pytest.raises(TypeError, match="gelu: x must be floating point"):
+        F.gelu(tensor([1, 2]))
+
+
 # -- device kernels -----------------------------------------------------------------------
+class DoublingKernel:
+    """A stand-in "softmax" kernel: forward 2x, backward 3x; supports 1-d inputs only."""
+
+    def __init__(self):
+        self.calls = []
+
+    def supports(self, fn, x):
+        return x.ndim == 1
+
+    def forward(self, fn, x):
+        self.calls.append(("forward", fn.axis))
+        return x * 2
+
+    def backward(self, fn, g):
+        self.calls.append(("backward", fn.axis))
+        return g * 3
+
+
 def test_a_device_kernel_replaces_the_array_code(monkeypatch):
-    calls = []
-
-    class DoublingKernel:  # a stand-in "softmax" kernel: forward 2x, backward 3x
-        def forward(self, fn, x):
-            calls.append(("forward", fn.axis))
-            return x * 2
-
-        def backward(self, fn, g):
-            calls.append(("backward", fn.axis))
-            return g * 3
-
-    cpu = minigrad.get_device("cpu")
-    monkeypatch.setitem(cpu.kernels, "softmax", DoublingKernel())
+    kernel = DoublingKernel()
+    monkeypatch.setitem(minigrad.get_device("cpu").fused_ops, "softmax", kernel)
     x = tensor(np.ones(3), grad=True)
     out = F.softmax(x, axis=0)
     out.sum().backward()
-    assert calls == [("forward", 0), ("backward", 0)]
+    assert kernel.calls == [("forward", 0), ("backward", 0)]
     np.testing.assert_array_equal(out.numpy(), [2, 2, 2])
     np.testing.assert_array_equal(x.grad.numpy(), [3, 3, 3])
+
+
+def test_inputs_a_kernel_does_not_support_take_the_array_code(monkeypatch):
+    kernel = DoublingKernel()
+    monkeypatch.setitem(minigrad.get_device("cpu").fused_ops, "softmax", kernel)
+    x = tensor(np.zeros((2, 2)), grad=True)
+    out = F.softmax(x, axis=1)
+    out.sum().backward()
+    assert kernel.calls == [] and out._ctx.kernel is None
+    np.testing.assert_allclose(out.numpy(), 0.5)
+    np.testing.assert_allclose(x.grad.numpy(), 0.0, atol=1e-7)
+
+
+def test_fused_ops_declare_their_kernel_name():
+    from minigrad.nn.functional._fused import FusedFunction
+
+    with pytest.raises(TypeError, match="must declare its name"):
+        type("Renamed", (FusedFunction,), {})
+    assert type("Renamed", (FusedFunction,), {"name": "softmax"}).name == "softmax"

@@ -1,6 +1,6 @@
 """The public gradient checker (`minigrad.gradcheck`) and the hypothesis strategies of
-`minigrad.testing`: a correct backward passes, a wrong one fails with a report that
-locates the error, and the strategies keep their promises (shapes, domains, ties)."""
+`minigrad.testing.strategies`: a correct backward passes, a wrong one fails with a report
+that locates the error, and the strategies keep their promises (shapes, domains, ties)."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad import testing as mt
 from minigrad.autograd import Function
+from minigrad.testing import strategies as mt
 
 
 def leaf(shape, seed=0, device="cpu", dtype="float64"):
@@ -159,7 +159,7 @@ def test_seed_makes_the_check_reproducible():
     assert errors[0] == errors[1]
 
 
-# -- minigrad.testing strategies --------------------------------------------------------------
+# -- minigrad.testing.strategies -------------------------------------------------------------
 @given(mt.shapes(min_dims=1, max_dims=3, min_side=0, max_side=2))
 def test_shapes_respect_their_bounds(shape):
     assert 1 <= len(shape) <= 3 and all(0 <= n <= 2 for n in shape)

@@ -7,7 +7,6 @@ the hooks left it. Values are checked against hand-derived gradients and against
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -181,7 +180,7 @@ def test_retain_grad_of_a_tensor_used_twice_holds_the_sum():
 
 @given(scale=st.floats(-3.0, 3.0, allow_nan=False, width=32),
        data=st.lists(st.floats(-2.0, 2.0, allow_nan=False, width=32), min_size=1, max_size=5))
-def test_hooks_and_retain_grad_match_torch(scale, data):
+def test_hooks_and_retain_grad_match_torch(scale, data, torch):
     x = mg.tensor(data, requires_grad=True)
     h = (x * x).tanh()
     h.retain_grad()

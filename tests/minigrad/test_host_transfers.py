@@ -3,9 +3,8 @@
 On the GPU stand-in ('strict') every device-to-host copy is counted (`host_transfers`),
 and so is every upload of host data (`host_uploads`). A step may upload its batch
 (inputs and targets) and nothing else, and may read nothing back: the loss reaches the
-host only when the user fetches it, once per logging interval. The same holds with the
-fused-op kernels installed (their array-API twins, as the CUDA device installs the
-real ones), for a small minigrad.nn model, for the GPT, and for the GPT trainer.
+host only when the user fetches it, once per logging interval. This holds for a small
+minigrad.nn model, for the GPT, and for the GPT trainer.
 """
 
 import numpy as np
@@ -14,18 +13,13 @@ import pytest
 import minigrad
 import minigrad.nn.functional as F
 from gpt.model import GPT, GPTConfig
-from minigrad import backend, nn, optim
-from minigrad.cuda import op_kernels
-from minigrad.cuda.reference import reference_kernels
+from minigrad import backends, nn, optim
 from minigrad.nn.utils import clip_grad_norm_
 
 
-@pytest.fixture(params=["array-api", "fused-kernels"])
-def strict(request, monkeypatch):
-    device = backend.get_device("strict")
-    if request.param == "fused-kernels":
-        monkeypatch.setattr(device, "kernels", op_kernels(reference_kernels(device)))
-    return device
+@pytest.fixture
+def strict():
+    return backends.get_device("strict")
 
 
 class Counter:

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,7 +29,7 @@ def _with_grads(grads, device, dtype="float64"):
 
 @given(scale=st.sampled_from([1e-3, 0.5, 30.0]), max_norm=st.sampled_from([0.1, 1.0, 5.0]),
        norm_type=st.sampled_from([2.0, 1.0, 3.0, math.inf]), seed=st.integers(0, 10))
-def test_matches_pytorch(scale, max_norm, norm_type, seed):
+def test_matches_pytorch(scale, max_norm, norm_type, seed, torch):
     grads = _grads(scale, seed)
     ours = _with_grads(grads, "cpu")
     theirs = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]

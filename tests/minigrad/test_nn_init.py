@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import minigrad as mg
 from minigrad import nn
@@ -61,7 +60,7 @@ def test_fans_follow_pytorch_convention():
 @pytest.mark.parametrize("nonlinearity,param", [
     ("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None), ("leaky_relu", None),
     ("leaky_relu", 0.2), ("selu", None)])
-def test_gains_match_pytorch(nonlinearity, param):
+def test_gains_match_pytorch(nonlinearity, param, torch):
     assert nn.init.calculate_gain(nonlinearity, param) == pytest.approx(
         torch.nn.init.calculate_gain(nonlinearity, param))
 

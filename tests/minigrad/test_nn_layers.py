@@ -5,10 +5,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import minigrad as mg
 from minigrad import nn
+
+torch = pytest.importorskip("torch", reason="compares with PyTorch (the 'test' extra)")
 
 
 def _copy_weights(ours: nn.Module, theirs: torch.nn.Module) -> None:

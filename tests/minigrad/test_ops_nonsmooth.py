@@ -4,9 +4,10 @@ follow torch at 0 and at the bounds), on every device."""
 
 import numpy as np
 import pytest
-import torch
 
 import minigrad as mg
+
+torch = pytest.importorskip("torch", reason="compares with PyTorch (the 'test' extra)")
 
 # sqrt and x**0.5 have an infinite derivative at 0 (as in torch); NumPy warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-import torch
 
 import minigrad as mg
 from minigrad import nn, optim
@@ -54,7 +53,7 @@ def test_linear_decay_closed_form_and_groups():
     assert sched.linear_decay_lr(6, 1.0, 10) == pytest.approx(0.4)
 
 
-def test_constant_and_lambda_match_pytorch():
+def test_constant_and_lambda_match_pytorch(torch):
     theirs_param = torch.zeros(1, requires_grad=True)
     for ours, theirs in [
         (lambda o: sched.Constant(o, factor=0.25, total_steps=3),

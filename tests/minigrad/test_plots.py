@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import nn, plots
+from minigrad import nn
+from minigrad.instruments import plots
 
 pytest.importorskip("matplotlib")
 

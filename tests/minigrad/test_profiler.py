@@ -5,7 +5,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.autograd import Function
-from minigrad.profiler import Event, OpSummary
+from minigrad.instruments.profiler import Event, OpSummary
 
 
 def run_step(x, w):

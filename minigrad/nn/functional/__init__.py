@@ -4,7 +4,7 @@ One module per op. Each holds the fused `Function` (one graph node, a backward w
 out by hand, stable and memory-lean), the public function, and a `<name>_composite`
 twin built from primitive minigrad ops: the version to read first, and the reference
 the tests hold the fused one to. A device may replace a fused op's array code with its
-own kernel (see `minigrad.nn.functional._fused`).
+own kernel, found by the op's declared name (see `minigrad.nn.functional._fused`).
 """
 
 from minigrad.nn.functional.attention import (
@@ -14,17 +14,18 @@ from minigrad.nn.functional.attention import (
 from minigrad.nn.functional.cross_entropy import cross_entropy, cross_entropy_composite
 from minigrad.nn.functional.dropout import dropout, dropout_composite
 from minigrad.nn.functional.embedding import embedding, embedding_composite
+from minigrad.nn.functional.gelu import gelu, gelu_composite
 from minigrad.nn.functional.layer_norm import layer_norm, layer_norm_composite
 from minigrad.nn.functional.linear import linear, linear_composite
 from minigrad.nn.functional.log_softmax import log_softmax, log_softmax_composite
 from minigrad.nn.functional.rms_norm import rms_norm, rms_norm_composite
 from minigrad.nn.functional.softmax import softmax, softmax_composite
-from minigrad.ops.activations import gelu, relu, sigmoid, silu, tanh
+from minigrad.ops.activations import relu, sigmoid, silu, tanh
 
 __all__ = [
     "cross_entropy", "cross_entropy_composite", "dropout", "dropout_composite", "embedding",
-    "embedding_composite", "gelu", "layer_norm", "layer_norm_composite", "linear",
-    "linear_composite", "log_softmax", "log_softmax_composite", "relu", "rms_norm",
+    "embedding_composite", "gelu", "gelu_composite", "layer_norm", "layer_norm_composite",
+    "linear", "linear_composite", "log_softmax", "log_softmax_composite", "relu", "rms_norm",
     "rms_norm_composite", "scaled_dot_product_attention",
     "scaled_dot_product_attention_composite", "sigmoid", "silu", "softmax",
     "softmax_composite", "tanh",

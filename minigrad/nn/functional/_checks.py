@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigrad import backend
+from minigrad import backends
 from minigrad.ops._util import normalize_axes
 
 
@@ -19,16 +19,16 @@ def check_floating(op: str, **tensors) -> None:
     for name, t in present.items():
         if not t.device.is_floating(t.dtype):
             raise TypeError(f"{op}: {name} must be floating point, got "
-                            f"{backend.dtype_name(t.dtype)}")
-    dtypes = {backend.dtype_name(t.dtype) for t in present.values()}
+                            f"{backends.dtype_name(t.dtype)}")
+    dtypes = {backends.dtype_name(t.dtype) for t in present.values()}
     if len(dtypes) > 1:
-        described = ", ".join(f"{name} {backend.dtype_name(t.dtype)}"
+        described = ", ".join(f"{name} {backends.dtype_name(t.dtype)}"
                               for name, t in present.items())
         raise TypeError(f"{op}: dtypes differ ({described}); cast them to one dtype")
 
 
 def check_integer(op: str, name: str, t) -> None:
-    kind = backend.dtype_name(t.dtype)
+    kind = backends.dtype_name(t.dtype)
     if not kind.startswith(("int", "uint")):
         raise TypeError(f"{op}: {name} must be an integer tensor, got {kind}")
 

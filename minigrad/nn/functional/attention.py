@@ -36,8 +36,7 @@ from __future__ import annotations
 import functools
 import math
 
-from minigrad import backend
-from minigrad.creation import arange
+from minigrad import backends
 from minigrad.nn.functional._checks import check_floating
 from minigrad.nn.functional._fused import FusedFunction
 from minigrad.nn.functional._reduce import dot_axis, sum_last
@@ -59,6 +58,8 @@ QUERY_BLOCK = 64
 
 
 class ScaledDotProductAttention(FusedFunction):
+    name = "scaled_dot_product_attention"
+
     def __init__(self, scale: float, causal: bool, dropout_p: float,
                  generator: Generator | None):
         self.scale, self.causal = scale, causal
@@ -88,8 +89,8 @@ class ScaledDotProductAttention(FusedFunction):
         keep = None
         if self.dropout_p:  # drawn whole, so a seed gives the same mask as the composite
             keep = draw_keep_mask(self.generator, scores_shape, q.dtype, self.dropout_p)
-        causal_mask = (causal_bias(device, tq, tk, backend.dtype_name(q.dtype)) if self.causal
-                       else None)  # (Tq, Tk) 0 / -inf
+        causal = (causal_bias(device, tq, tk, backends.dtype_name(q.dtype)) if self.causal
+                  else None)  # (Tq, Tk) 0 / -inf
         probs, outs = [], []
         for rows, key_end, diagonal in self.row_blocks(tq, tk):
             keys = slice(0, key_end)
@@ -97,8 +98,8 @@ class ScaledDotProductAttention(FusedFunction):
                               xp.matrix_transpose(k[..., keys, :]))  # (..., rows, keys)
             if bias is not None:
                 s += bias[..., rows, keys]
-            if causal_mask is not None and diagonal < key_end:  # masked keys: diagonal block
-                s[..., diagonal:key_end] += causal_mask[rows, diagonal:key_end]
+            if causal is not None and diagonal < key_end:  # masked keys: diagonal block
+                s[..., diagonal:key_end] += causal[rows, diagonal:key_end]
             p = softmax_rows(device, s)
             probs.append(p)
             attn = p if keep is None else apply_keep_mask(
@@ -182,13 +183,22 @@ def mask_bias(device, mask, dtype):
 
 
 @functools.lru_cache(maxsize=32)
-def causal_bias(device, tq: int, tk: int, dtype: str):
-    """(Tq, Tk): 0 where key j <= query i, -inf above the diagonal. Built with array ops
-    once per (Tq, Tk, device, dtype) and cached; callers only read it."""
+def causal_mask(device, tq: int, tk: int):
+    """(Tq, Tk) boolean: True where key j is visible to query i (j <= i, top-left aligned
+    as PyTorch's is_causal). Built with array ops once per (device, Tq, Tk) and cached;
+    callers only read it."""
     xp = device.xp
     rows = xp.reshape(device.arange(tq), (tq, 1))
     cols = xp.reshape(device.arange(tk), (1, tk))
-    return xp.where(cols <= rows, 0.0, device.full((tq, tk), -math.inf, dtype))
+    return cols <= rows
+
+
+@functools.lru_cache(maxsize=32)
+def causal_bias(device, tq: int, tk: int, dtype: str):
+    """(Tq, Tk): the causal mask as an additive term, 0 where visible, -inf above the
+    diagonal (cached like `causal_mask`)."""
+    return device.xp.where(causal_mask(device, tq, tk), 0.0,
+                           device.full((tq, tk), -math.inf, dtype))
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
@@ -220,10 +230,7 @@ def scaled_dot_product_attention_composite(q: Tensor, k: Tensor, v: Tensor,
         is_bool = mask.dtype == mask.device.dtype("bool")
         scores = where(mask, scores, -math.inf) if is_bool else scores + mask
     if causal:
-        tq, tk = scores.shape[-2:]
-        rows = arange(tq, device=q.device).reshape(tq, 1)
-        cols = arange(tk, device=q.device).reshape(1, tk)
-        scores = where(cols <= rows, scores, -math.inf)
+        scores = where(Tensor(causal_mask(q.device, *scores.shape[-2:])), scores, -math.inf)
     attn = softmax_composite(scores, axis=-1)
     if dropout_p:
         attn = dropout_composite(attn, dropout_p, generator=generator)

@@ -37,6 +37,8 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 class CrossEntropy(FusedFunction):
+    name = "cross_entropy"
+
     def __init__(self, ignore_index: int, reduction: str, label_smoothing: float):
         self.ignore_index = ignore_index
         self.reduction = reduction

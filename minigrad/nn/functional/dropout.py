@@ -17,6 +17,8 @@ from minigrad.tensor import Tensor
 
 
 class Dropout(FusedFunction):
+    name = "dropout"
+
     def __init__(self, p: float, generator: Generator):
         self.p, self.generator = p, generator
         self.scale = keep_scale(p)

@@ -19,6 +19,8 @@ from minigrad.tensor import Tensor
 
 
 class Embedding(FusedFunction):
+    name = "embedding"
+
     def array_forward(self, ids, weight):
         xp = self.xp
         vocab, dim = weight.shape

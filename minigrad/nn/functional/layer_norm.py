@@ -23,6 +23,8 @@ from minigrad.tensor import Tensor
 
 
 class LayerNorm(FusedFunction):
+    name = "layer_norm"
+
     def __init__(self, normalized_shape: tuple, eps: float, has_weight: bool,
                  has_bias: bool):
         self.normalized_shape, self.eps = normalized_shape, eps

@@ -20,6 +20,8 @@ from minigrad.tensor import Tensor
 
 
 class Linear(FusedFunction):
+    name = "linear"
+
     def array_forward(self, x, weight, *bias):
         xp = self.xp
         n_out, n_in = weight.shape

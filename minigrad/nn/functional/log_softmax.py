@@ -21,6 +21,8 @@ from minigrad.tensor import Tensor
 
 
 class LogSoftmax(FusedFunction):
+    name = "log_softmax"
+
     def __init__(self, axis: int):
         self.axis = axis
 

@@ -20,6 +20,8 @@ from minigrad.tensor import Tensor
 
 
 class RmsNorm(FusedFunction):
+    name = "rms_norm"
+
     def __init__(self, normalized_shape: tuple, eps: float, has_weight: bool):
         self.normalized_shape, self.eps = normalized_shape, eps
         self.size = math.prod(normalized_shape)

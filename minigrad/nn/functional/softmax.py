@@ -19,6 +19,8 @@ from minigrad.tensor import Tensor
 
 
 class Softmax(FusedFunction):
+    name = "softmax"
+
     def __init__(self, axis: int):
         self.axis = axis
 
