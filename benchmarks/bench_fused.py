@@ -92,12 +92,12 @@ def cases(quick: bool) -> list[dict]:
              torch=lambda x: TF.dropout(x, 0.1)),
         dict(name="attention", shape=f"({B},{H},{t_long},{C // H}) causal",
              inputs={n: normal(B, H, t_long, C // H) for n in "qkv"},
-             ours=lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, causal=True),
+             ours=lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, is_causal=True),
              torch=lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True)),
         dict(name="attention", shape=f"({B},{H},{t_long},{C // H}) causal, dropout 0.1",
              inputs={n: normal(B, H, t_long, C // H) for n in "qkv"},
              ours=lambda f, q, k, v: f.scaled_dot_product_attention(
-                 q, k, v, causal=True, dropout_p=0.1, generator=mg.Generator(0)),
+                 q, k, v, is_causal=True, dropout_p=0.1, generator=mg.Generator(0)),
              torch=lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True,
                                                                    dropout_p=0.1)),
     ]

@@ -2,22 +2,24 @@
 
 Train with :meth:`Tokenizer.train` (or :func:`train`), encode with tiktoken's semantics,
 save in our JSON format and load it back with :func:`load`; read and write tiktoken rank
-files, read GPT-2's files, export Hugging Face's ``tokenizer.json``. :class:`CharTokenizer`
-offers the same basic interface for character-level models.
+files, read GPT-2's files, read and write Hugging Face's ``tokenizer.json``; read and run
+SentencePiece BPE models (:class:`SentencePieceTokenizer`). :class:`CharTokenizer` offers the
+same basic interface for character-level models.
 
 Modules: :mod:`~bpe.reference` (plain BPE in a few lines: read it first), then the fast
 version: :mod:`~bpe.patterns` (splitting text into chunks), :mod:`~bpe.special_tokens`,
 :mod:`~bpe.training` (counting chunks, learning merges), :mod:`~bpe.encoding` (text to ids,
 on one core or many), :mod:`~bpe.decoding` (ids to bytes and text), :mod:`~bpe.files`
 (every file format), :mod:`~bpe.tokenizer` (the :class:`Tokenizer` facade),
-:mod:`~bpe.char_tokenizer`, :mod:`~bpe.cli`, :mod:`~bpe.corpus` (the built-in corpus) and
-:mod:`~bpe.progress`.
+:mod:`~bpe.sentencepiece` (SentencePiece BPE models), :mod:`~bpe.char_tokenizer`,
+:mod:`~bpe.cli`, :mod:`~bpe.corpus` (the built-in corpus) and :mod:`~bpe.progress`.
 """
 
 from .char_tokenizer import CharTokenizer
 from .decoding import StreamDecoder
 from .encoding import id_dtype
 from .patterns import NAMED_PATTERNS, SplitPattern
+from .sentencepiece import SentencePieceTokenizer
 from .special_tokens import DisallowedSpecialTokenError
 from .tokenizer import ENDOFTEXT, Tokenizer, load
 from .training import TIE_BREAKS
@@ -31,6 +33,7 @@ __all__ = [
     "TIE_BREAKS",
     "CharTokenizer",
     "DisallowedSpecialTokenError",
+    "SentencePieceTokenizer",
     "SplitPattern",
     "StreamDecoder",
     "Tokenizer",

@@ -1,9 +1,17 @@
-"""Command line: ``python -m bpe {train,encode,decode,stats}``.
+"""Command line: ``python -m bpe {train,encode,decode,stats,convert}``.
 
     python -m bpe train corpus.txt --vocab-size 8192 --pattern cl100k -o tok.json
     python -m bpe encode -t tok.json input.txt -o ids.txt      (stdin/stdout without files)
     python -m bpe decode -t tok.json ids.txt
     python -m bpe stats -t tok.json corpus.txt
+    python -m bpe encode -t cl100k_base.tiktoken --from tiktoken --pattern cl100k input.txt
+    python -m bpe convert tokenizer.json --from huggingface --format tiktoken -o out.tiktoken
+
+``--from`` names the format of the tokenizer file: ``bpe`` (ours, the default), ``tiktoken``
+(a rank file; give ``--pattern``), ``gpt2`` (a folder with ``encoder.json`` and
+``vocab.bpe``), ``huggingface`` (``tokenizer.json``) or ``sentencepiece`` (a BPE ``.model``;
+encode, decode and stats only). ``convert --format`` writes ``bpe``, ``tiktoken`` or
+``huggingface``.
 
 Ids are written as one line of space-separated integers (``--format json`` for a JSON list);
 decode reads integers separated by spaces, commas or newlines, with or without brackets.
@@ -17,12 +25,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import regex
 
 from .char_tokenizer import CharTokenizer
 from .files import write_atomically
 from .patterns import NAMED_PATTERNS, unicode_version
+from .sentencepiece import SentencePieceTokenizer
 from .tokenizer import Tokenizer, load
 from .training import TIE_BREAKS
 
@@ -60,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     encode = commands.add_parser("encode", help="text to token ids")
-    encode.add_argument("-t", "--tokenizer", required=True, help="tokenizer file (JSON)")
+    _tokenizer_options(encode)
     encode.add_argument("input", nargs="?", help="UTF-8 text file (default: stdin)")
     encode.add_argument("-o", "--output", help="output file (default: stdout)")
     encode.add_argument("--allowed-special", action="append", default=[], metavar="TOKEN",
@@ -69,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     encode.set_defaults(run=_encode)
 
     decode = commands.add_parser("decode", help="token ids to text")
-    decode.add_argument("-t", "--tokenizer", required=True, help="tokenizer file (JSON)")
+    _tokenizer_options(decode)
     decode.add_argument("input", nargs="?", help="file of ids (default: stdin)")
     decode.add_argument("-o", "--output", help="output file (default: stdout)")
     decode.add_argument("--errors", choices=["replace", "strict"], default="replace",
@@ -77,11 +87,56 @@ def _parser() -> argparse.ArgumentParser:
     decode.set_defaults(run=_decode)
 
     stats = commands.add_parser("stats", help="vocabulary preview and bytes per token")
-    stats.add_argument("-t", "--tokenizer", required=True, help="tokenizer file (JSON)")
+    _tokenizer_options(stats)
     stats.add_argument("files", nargs="*", help="UTF-8 text files to measure")
     stats.add_argument("--top", type=int, default=10, help="tokens to preview (default 10)")
     stats.set_defaults(run=_stats)
+
+    convert = commands.add_parser("convert", help="write a tokenizer in another format")
+    _tokenizer_options(convert, positional=True)
+    convert.add_argument("--format", choices=WRITABLE, required=True, help="format to write")
+    convert.add_argument("-o", "--output", required=True, help="file to write")
+    convert.set_defaults(run=_convert)
     return parser
+
+
+READABLE = ["bpe", "tiktoken", "gpt2", "huggingface", "sentencepiece"]
+WRITABLE = ["bpe", "tiktoken", "huggingface"]
+
+
+def _tokenizer_options(command: argparse.ArgumentParser, positional: bool = False) -> None:
+    help_text = "tokenizer file (a folder for --from gpt2)"
+    if positional:
+        command.add_argument("tokenizer", help=help_text)
+    else:
+        command.add_argument("-t", "--tokenizer", required=True, help=help_text)
+    command.add_argument("--from", dest="source_format", choices=READABLE, default="bpe",
+                         help="format of the tokenizer file (default: bpe, our JSON)")
+    command.add_argument("--pattern", dest="source_pattern", default=None,
+                         help="split pattern of a --from tiktoken file (a tiktoken file has none)")
+
+
+def _load_tokenizer(args: argparse.Namespace) -> Tokenizer | CharTokenizer | SentencePieceTokenizer:
+    """The tokenizer that ``-t``/``--from``/``--pattern`` name."""
+    path, source = args.tokenizer, args.source_format
+    if source == "tiktoken" and args.source_pattern is None:
+        raise ValueError("a tiktoken file holds no split pattern: give --pattern "
+                         f"(one of {', '.join(NAMED_PATTERNS)} or a regex)")
+    if args.source_pattern is not None and source != "tiktoken":
+        raise ValueError(f"--pattern is for --from tiktoken; a {source} file names its own")
+    if source == "gpt2":
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ValueError(f"--from gpt2 wants a folder with encoder.json and vocab.bpe, "
+                             f"got {path!r}")
+        return Tokenizer.from_gpt2(folder / "encoder.json", folder / "vocab.bpe")
+    if source == "tiktoken":
+        return Tokenizer.from_tiktoken(path, pattern=args.source_pattern)
+    if source == "huggingface":
+        return Tokenizer.from_huggingface(path)
+    if source == "sentencepiece":
+        return SentencePieceTokenizer.load(path)
+    return load(path)
 
 
 def _unicode() -> str:
@@ -126,9 +181,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    tokenizer = load(args.tokenizer)
+    tokenizer = _load_tokenizer(args)
     text = _read_input(args.input).decode("utf-8")
-    if isinstance(tokenizer, CharTokenizer):
+    if not isinstance(tokenizer, Tokenizer):
         ids = tokenizer.encode(text)
     else:
         allowed = "all" if "all" in args.allowed_special else set(args.allowed_special)
@@ -139,22 +194,22 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    tokenizer = load(args.tokenizer)
+    tokenizer = _load_tokenizer(args)
     fields = _read_input(args.input).decode("utf-8").replace(",", " ").strip().strip("[]").split()
     try:
         ids = [int(field) for field in fields]
     except ValueError as exc:
         raise ValueError(f"token ids must be integers: {exc}") from None
-    if isinstance(tokenizer, CharTokenizer):
-        text = tokenizer.decode(ids)
-    else:
+    if isinstance(tokenizer, Tokenizer):
         text = tokenizer.decode(ids, errors=args.errors)
+    else:
+        text = tokenizer.decode(ids)
     _write_output(args.output, text.encode("utf-8", "surrogatepass"))
     return 0
 
 
 def _stats(args: argparse.Namespace) -> int:
-    tokenizer = load(args.tokenizer)
+    tokenizer = _load_tokenizer(args)
     print(f"kind: {type(tokenizer).__name__}")
     print(f"vocab size: {tokenizer.vocab_size}")
     if isinstance(tokenizer, Tokenizer):
@@ -166,20 +221,38 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"first merged tokens: {[data for data, _ in tokens[: args.top]]}")
         print(f"last merged tokens: {[data for data, _ in tokens[-args.top :]]}")
         print(f"longest tokens: {[data for data, _ in longest[: args.top]]}")
+    elif isinstance(tokenizer, SentencePieceTokenizer):
+        pieces = [piece for piece, _, _ in tokenizer.pieces]
+        print(f"first pieces: {pieces[: args.top]}")
+        print(f"longest pieces: {sorted(pieces, key=len, reverse=True)[: args.top]}")
     else:
         print(f"alphabet: {''.join(tokenizer.chars)!r}")
     for path in args.files:
         data = _read_input(path)
         text = data.decode("utf-8")
         started = time.perf_counter()
-        if isinstance(tokenizer, CharTokenizer):
-            count = len(tokenizer.encode(text))
-        else:
+        if isinstance(tokenizer, Tokenizer):
             count = len(tokenizer.encode_ordinary(text))
+        else:
+            count = len(tokenizer.encode(text))
         seconds = time.perf_counter() - started
         ratio = len(data) / count if count else float("nan")
         print(f"{path}: {len(data)} bytes, {count} tokens, {ratio:.3f} bytes/token "
               f"({len(data) / 1e6 / max(seconds, 1e-9):.2f} MB/s)")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    tokenizer = _load_tokenizer(args)
+    if not isinstance(tokenizer, Tokenizer):
+        raise ValueError(f"a {type(tokenizer).__name__} cannot be written as {args.format!r}; "
+                         "only byte-level BPE tokenizers convert")
+    if args.format == "tiktoken":
+        tokenizer.save_tiktoken(args.output)
+    elif args.format == "huggingface":
+        tokenizer.save_huggingface(args.output)
+    else:
+        tokenizer.save(args.output)
     return 0
 
 

@@ -76,7 +76,7 @@ class TokenTable:
             holes = self.size - len(self._bytes)
             return ValueError(
                 f"cannot decode token id {bad!r}: it is a hole in this vocabulary, no token has "
-                f"that id ({holes} of the ids below {self.size} are unused)"
+                f"that id (ids below {self.size} without a token: {holes})"
             )
         return ValueError(f"cannot decode token id {bad!r}: ids must be ints below {self.size}")
 

@@ -69,6 +69,7 @@ import binascii
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,11 +116,15 @@ def write_document(path: str | os.PathLike[str], kind: str, body: dict[str, Any]
 
 def read_document(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
     """Read a tokenizer file; returns its kind and the whole JSON object."""
-    with open(path, encoding="utf-8") as file:
-        try:
-            document = json.load(file)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{os.fspath(path)!r} is not a JSON tokenizer file: {exc}") from exc
+    with open(path, "rb") as file:
+        data = file.read()
+    if data.startswith(_GZIP_MAGIC):
+        raise ValueError(f"{os.fspath(path)!r} is gzip-compressed, not a JSON tokenizer file "
+                         "(a tiktoken rank file? read it with Tokenizer.from_tiktoken)")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{os.fspath(path)!r} is not a JSON tokenizer file: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"{os.fspath(path)!r} is not a {FORMAT!r} file (no matching 'format')")
     if document.get("version") != VERSION:
@@ -157,7 +162,11 @@ def read_ranks(path: str | os.PathLike[str]) -> dict[bytes, int]:
     with open(path, "rb") as file:
         data = file.read()
     if data.startswith(_GZIP_MAGIC):
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise ValueError(f"{os.fspath(path)!r} is truncated or corrupt gzip data "
+                             f"({exc or type(exc).__name__})") from None
     ranks = {}
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():

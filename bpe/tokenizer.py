@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .char_tokenizer import CharTokenizer
 from .decoding import StreamDecoder, TokenTable, check_errors
-from .encoding import Encoder
+from .encoding import Encoder, to_id_array
 from .files import (
     Vocabulary,
     read_document,
@@ -32,7 +32,7 @@ from .files import (
     write_ranks,
     write_tokenizer_json,
 )
-from .patterns import SplitPattern
+from .patterns import NAMED_PATTERNS, SplitPattern
 from .progress import ProgressCallback
 from .special_tokens import SpecialSet, SpecialTokens
 from .training import MAX_TOKENS, TrainingOptions, read_files
@@ -115,6 +115,9 @@ class Tokenizer:
         options = TrainingOptions(vocab_size, pattern, special_tokens, min_frequency, tie_break)
         paths = list(paths)
         for path in paths:
+            if os.path.isdir(path):
+                raise IsADirectoryError(f"training file {os.fspath(path)!r} is a directory; "
+                                        "pass the text files in it")
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"training file not found: {os.fspath(path)!r}")
         texts = read_files(paths, options.pattern, options.specials)
@@ -210,6 +213,26 @@ class Tokenizer:
             texts, allowed, num_workers=num_workers, as_numpy=as_numpy
         )
 
+    def encode_file(
+        self,
+        path: PathLike,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+    ) -> Iterator[np.ndarray]:
+        """The ids of a UTF-8 text file, piece by piece, without reading it whole.
+
+        The file is read in blocks of about a megabyte and cut where the split cannot change
+        (see :meth:`SplitPattern.cut`; never inside an allowed or disallowed string), so the
+        concatenated arrays equal ``encode`` of the whole text, and memory stays that of one
+        block. Custom patterns have no safe cuts: their files are read whole.
+        """
+        allowed, disallowed = self._specials.resolve(allowed_special, disallowed_special)
+        guarded = SpecialTokens({token: n for n, token in enumerate(sorted(allowed | disallowed))})
+        for piece in read_files([path], self._pattern, guarded):
+            self._specials.check(piece, disallowed)
+            yield to_id_array(self._encoder.encode_allowing(piece, allowed), self.vocab_size)
+
     # -- decoding ---------------------------------------------------------------------------
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -247,6 +270,9 @@ class Tokenizer:
         """Inverse of :meth:`to_dict`."""
         try:
             pattern = fields["pattern"]
+            if pattern["name"] is not None and pattern["name"] not in NAMED_PATTERNS:
+                raise ValueError(f"unknown pattern name {pattern['name']!r} (known: "
+                                 f"{', '.join(NAMED_PATTERNS)}; a custom pattern has name null)")
             tokens = fields["tokens"]
             ranks = {base64.b64decode(data, validate=True): token for token, data in tokens}
             return cls(
@@ -360,4 +386,7 @@ _KINDS = {"byte-bpe": Tokenizer, "char": CharTokenizer}
 def load(path: PathLike) -> Tokenizer | CharTokenizer:
     """The tokenizer saved at ``path`` by ``Tokenizer.save`` or ``CharTokenizer.save``."""
     kind, fields = read_document(path)
-    return _KINDS[kind].from_dict(fields)
+    try:
+        return _KINDS[kind].from_dict(fields)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)!r}: {exc}") from None

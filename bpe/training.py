@@ -192,7 +192,11 @@ def _read_file(
             tail = _tail(pending, context)
             text = tail + block
             avoid = specials.within(text, frozenset(specials.ids))
-            cut = pattern.last_cut(text, since=max(len(tail) - 1, 0), avoid=avoid)
+            # No cut closer to the end than the longest special token, which could start
+            # before the cut and end in the next block, where ``avoid`` cannot see it.
+            room = max(map(len, specials.ids), default=1) - 1
+            cut = pattern.last_cut(text[: len(text) - room], since=max(len(tail) - 1, 0),
+                                   avoid=avoid)
             if cut:
                 pending.append(block[: cut - len(tail)])
                 yield "".join(pending)
@@ -405,7 +409,10 @@ def _merge_pair(
     right_row = right * stride
     new_row = new_token * stride
     formed: defaultdict[int, int] = defaultdict(int)
-    for index in pair_words.pop(pair, ()):
+    # A word is listed once per occurrence of the pair; one visit merges them all (a
+    # second would find none), so visit each word once: one long repeated chunk ("aaaa...")
+    # would otherwise cost its length squared.
+    for index in dict.fromkeys(pair_words.pop(pair, ())):
         word = words[index]
         at = word.find(target)
         if at < 0:

@@ -1,4 +1,5 @@
-"""The command line: `python -m gpt train | sample | eval | prepare | plan | finetune | chat`.
+"""The command line: `python -m gpt train | sample | eval | prepare | plan | finetune | chat |
+classify | report`.
 
     python -m gpt train                      # tiny char-level GPT on Python's own docs
     python -m gpt train --data book.txt --tokenizer bpe --vocab-size 1024 --steps 5000
@@ -7,14 +8,19 @@
     python -m gpt eval runs/NAME --data held_out.txt
     python -m gpt prepare --data a.txt b.txt --out data/mine --tokenizer bpe --vocab-size 512
     python -m gpt plan --tokens 100_000_000
+    python -m gpt plan --parallel --model llama-7b --gpus 8 --gpu-memory 80
+    python -m gpt report runs/NAME           # why did it diverge: the last steps, per layer
     python -m gpt finetune instruct --data records.json --from runs/NAME --lora 8
     python -m gpt finetune dpo --data preferences.json --from runs/INSTRUCT_RUN
     python -m gpt chat runs/INSTRUCT_RUN
+    python -m gpt sample --pretrained gpt2 --prompt "Hello"   # a Hugging Face checkpoint
+    python -m gpt finetune classify --data spam.tsv --from runs/NAME --balance undersample
+    python -m gpt classify runs/CLASSIFY_RUN "Win a prize now!" --out predictions.jsonl
 
 The model, training and cleaning flags are generated from GPTConfig, TrainConfig and
 CleaningOptions, so every field has a flag (--n-layer, --grad-accum, --ascii-only, ...).
-Exit status: 0 done, 1 training stopped on a non-finite loss or divergence, 2 bad input,
-130 Ctrl-C.
+Exit status: 0 done, 1 training stopped on a non-finite loss or divergence, 2 bad input
+(nothing written), 130 stopped by Ctrl-C or SIGTERM after saving (README, "Crashes").
 """
 
 from __future__ import annotations
@@ -32,10 +38,35 @@ from gpt.data.cleaning import CleaningOptions, clean_documents
 from gpt.data.dataset import Dataset, encode_documents, is_dataset, make_tokenizer, prepare
 from gpt.data.dataset import read_documents as read_files
 from gpt.evaluation import text_loss
-from gpt.files import RUN_DATA_DIR, TOKENIZER_FILE
+from gpt.files import METRICS_FILE, REPORT_PLOT_FILE, RUN_DATA_DIR, TOKENIZER_FILE
+from gpt.finetune.chat import chat
+from gpt.finetune.classify import (
+    BALANCES,
+    POOLINGS,
+    ClassifyOptions,
+    classify_texts,
+    finetune_classify,
+    load_classifier,
+    read_texts,
+    write_predictions,
+)
+from gpt.finetune.dpo import DPOOptions, finetune_dpo
+from gpt.finetune.instruct import InstructOptions, finetune_instruct
+from gpt.finetune.lora_options import add_lora_flags, lora_settings
 from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
-from gpt.plan import DEFAULT_MFU, make_plan
+from gpt.parallel import start as start_parallel
+from gpt.parallel.data import batches_for, record_layout
+from gpt.plan import (
+    DEFAULT_MFU,
+    MODEL_PRESETS,
+    PRECISIONS,
+    ModelShape,
+    format_layouts,
+    make_plan,
+    plan_layouts,
+)
+from gpt.report import LAST_STEPS, divergence_report, plot_report
 from gpt.run import (
     check_resumable,
     generate_text,
@@ -48,14 +79,11 @@ from gpt.run import (
     removed_if_unfinished,
     write_run_config,
 )
-from gpt.finetune.chat import chat
-from gpt.finetune.dpo import DPOOptions, finetune_dpo
-from gpt.finetune.instruct import InstructOptions, finetune_instruct
-from gpt.finetune.lora_options import add_lora_flags, lora_settings
-from gpt.runlog import LOGGERS, LoggerUnavailable, make_loggers
+from gpt.runlog import LOGGERS, LoggerUnavailable, make_loggers, read_metrics
 from gpt.stability import DIVERGENCE_MODES
 from gpt.train import BATCHINGS, TrainConfig, Trainer, make_batches
 from gpt.validation import check_number
+from minigrad.distributed import local_device
 
 # The default `python -m gpt train` (with TrainConfig's defaults: 3000 steps of 16 x 64
 # tokens): about five minutes on two CPU cores, long enough for recognisable words and
@@ -64,7 +92,8 @@ DEFAULT_MODEL = {"block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128, "dr
 CHOICES = {"positions": gpt_model.POSITIONS, "norm": gpt_model.NORMS, "mlp": gpt_model.MLPS,
            "norm_placement": gpt_model.NORM_PLACEMENTS, "batching": BATCHINGS,
            "on_divergence": DIVERGENCE_MODES,
-           "normalization": ("NFC", "NFKC", "NFD", "NFKD")}
+           "normalization": ("NFC", "NFKC", "NFD", "NFKD"),
+           "balance": BALANCES, "pooling": POOLINGS}
 # Flags a resumed run may change: they do not alter what is computed.
 RESUME_FLAGS = {"device"}
 USER_ERRORS = (ValueError, OSError, CorpusUnavailable, LoggerUnavailable)
@@ -148,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also log to TensorBoard and/or Weights & Biases")
     run.add_argument("--no-progress", action="store_true", default=False,
                      help="no progress bar")
+    run.add_argument("--parallel", metavar="LAYOUT", default=None,
+                     help="train on the N processes of an MPI launch, laid out as "
+                          "dp=D,tp=T,pp=P[,zero=1] with D x T x P = N: mpiexec -n N python -m "
+                          "gpt train --parallel dp=2 (the 'distributed' extra)")
     add_sampling_flags(run, max_new_tokens=400, seed_flag=False)
 
     sample = commands.add_parser("sample", help="generate text from a trained run or a "
@@ -173,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--out", default=None,
                       help="dataset folder (default: data/<first file's name>)")
 
+    report = commands.add_parser("report", help="why a run diverged: its last steps before "
+                                 "a rollback or stop, layer by layer")
+    report.set_defaults(run=cmd_report)
+    report.add_argument("run_dir", metavar="RUN")
+    report.add_argument("--last", type=int, default=LAST_STEPS,
+                        help=f"steps to show (default: {LAST_STEPS})")
+
     plan = commands.add_parser("plan", help="compute-optimal model size, FLOPs and time",
                                argument_default=argparse.SUPPRESS)
     plan.set_defaults(run=cmd_plan)
@@ -182,15 +222,35 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--mfu", type=float, default=DEFAULT_MFU,
                       help=f"utilisation of the matmul peak to assume (default: {DEFAULT_MFU})")
     plan.add_argument("--device", default="cpu")
+    layouts = plan.add_argument_group("parallel layouts (with --parallel)")
+    layouts.add_argument("--parallel", action="store_true", default=False,
+                         help="per-rank memory, communication and step time of every dp x tp "
+                              "x pp (x ZeRO-1, x recomputation) layout of --gpus, best first")
+    layouts.add_argument("--model", default="gpt2", choices=tuple(MODEL_PRESETS),
+                         help="model size (default: gpt2, 124M)")
+    layouts.add_argument("--gpus", type=int, default=8, help="(default: 8)")
+    layouts.add_argument("--gpu-memory", type=float, default=80.0,
+                         help="GB per GPU (default: 80)")
+    layouts.add_argument("--gpu-tflops", type=float, default=312.0,
+                         help="peak TFLOP/s per GPU (default: 312, an A100's bf16)")
+    layouts.add_argument("--bandwidth", type=float, default=100.0,
+                         help="GB/s per GPU for collectives (default: 100)")
+    layouts.add_argument("--global-batch", type=int, default=512,
+                         help="sequences per step (default: 512)")
+    layouts.add_argument("--micro-batch", type=int, default=4,
+                         help="sequences per micro-batch (default: 4)")
+    layouts.add_argument("--precision", choices=tuple(PRECISIONS), default="mixed",
+                         help="mixed (fp16/bf16 with fp32 Adam) or fp32 (default: mixed)")
     add_finetune_commands(commands)
     return parser
 
 
 def add_model_source_flags(parser) -> None:
     """RUN, or --pretrained: a Hugging Face folder or hub id (see gpt.pretrained)."""
-    parser.add_argument("run_dir", metavar="RUN", nargs="?", default=None,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("run_dir", metavar="RUN", nargs="?", default=None,
                         help="a run folder made by `train`")
-    parser.add_argument("--pretrained", metavar="PATH", default=None,
+    source.add_argument("--pretrained", metavar="PATH", default=None,
                         help="instead of RUN: a Hugging Face GPT-2 / Llama folder or hub id")
     parser.add_argument("--block-size", type=int, default=None,
                         help="with --pretrained: a shorter context than the checkpoint's")
@@ -245,6 +305,29 @@ def check_device(name: str) -> None:
 
 # -- commands ---------------------------------------------------------------------------
 def cmd_train(args) -> int:
+    parallel = start_parallel(args.parallel) if args.parallel else None
+    if parallel is None:
+        return train_command(args)
+    with parallel.guard():  # an error on any rank ends them all, instead of a hang
+        if parallel.is_main:
+            return train_command(args, parallel)
+        return follow_main_rank(args, parallel)
+
+
+def follow_main_rank(args, parallel) -> int:
+    """A rank other than 0 of a parallel run: rank 0 sets up the run folder (or checks
+    the one to resume) and says where it is; this rank reads it from there."""
+    run_dir = Path(parallel.world.broadcast_object(None, root=0))
+    model_config, train_config, data_dir = read_run_config(run_dir)
+    train_config = dataclasses.replace(train_config, **given(args, TrainConfig))
+    dataset = Dataset.load(data_dir)
+    batches, val = data_streams(dataset, model_config.block_size, train_config, run_dir,
+                                parallel)
+    return train_run(args, run_dir, model_config, train_config, dataset, batches, val,
+                     parallel)
+
+
+def train_command(args, parallel=None) -> int:
     check_sampling_flags(args)
     if args.resume:
         run_dir = Path(args.resume)
@@ -260,7 +343,8 @@ def cmd_train(args) -> int:
         train_config = dataclasses.replace(train_config, **given(args, TrainConfig))
         check_device(train_config.device)
         dataset = Dataset.load(data_dir)
-        batches, val = data_streams(dataset, model_config.block_size, train_config)
+        batches, val = data_streams(dataset, model_config.block_size, train_config, run_dir,
+                                    parallel)
         lock = lock_run_dir(run_dir)
     else:
         train_config = TrainConfig(**given(args, TrainConfig))
@@ -271,54 +355,77 @@ def cmd_train(args) -> int:
         with removed_if_unfinished(run_dir, lock):
             dataset = load_dataset(args, run_dir / RUN_DATA_DIR)
             model_config = GPTConfig(vocab_size=dataset.vocab_size, **model_settings)
-            batches, val = data_streams(dataset, model_config.block_size, train_config)
+            batches, val = data_streams(dataset, model_config.block_size, train_config,
+                                        run_dir, parallel)
             dataset.tokenizer.save(run_dir / TOKENIZER_FILE)
             write_run_config(run_dir, model_config, train_config, dataset.path)
+    if parallel is not None:  # the other ranks read the folder rank 0 has set up
+        if not args.resume:
+            record_layout(run_dir, parallel.layout)
+        parallel.world.broadcast_object(str(run_dir), root=0)
     with lock:  # held while training: a second process in this folder is refused
-        return train_run(args, run_dir, model_config, train_config, dataset, batches, val)
+        return train_run(args, run_dir, model_config, train_config, dataset, batches, val,
+                         parallel)
 
 
-def data_streams(dataset: Dataset, block: int, config: TrainConfig):
-    """The training batches and the validation tokens (None: no evaluation), checked to
-    hold at least one window."""
+def data_streams(dataset: Dataset, block: int, config: TrainConfig, run_dir=None,
+                 parallel=None):
+    """The training batches (a parallel run's: this replica's data shards) and the
+    validation tokens (None: no evaluation), checked to hold at least one window."""
     val = dataset.val if config.eval_interval and len(dataset.val) else None
     if val is not None and len(val) < block + 1:
         raise ValueError(f"the validation split has {len(val)} tokens, fewer than one window "
                          f"of block size {block} + 1; use more data, a larger --val-fraction, "
                          "a smaller --block-size, or --eval-interval 0")
-    return make_batches(dataset.train, block, config), val
+    sharded = None if run_dir is None else batches_for(dataset.train, block, config, run_dir,
+                                                       parallel)
+    return (make_batches(dataset.train, block, config) if sharded is None else sharded), val
 
 
 def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
-              dataset: Dataset, batches, val) -> int:
+              dataset: Dataset, batches, val, parallel=None) -> int:
     minigrad.manual_seed(config.seed)  # the dropout stream
+    if parallel is not None:  # one GPU per process
+        config = dataclasses.replace(config, device=local_device(config.device))
     model = GPT(model_config, generator=minigrad.Generator(config.seed)).to(config.device)
-    loggers = make_loggers(args.logger, run_dir, {"model": model_config.to_dict(),
-                                                  "train": config.to_dict()})
+    if parallel is not None:
+        model = parallel.prepare_model(model)  # this rank's layers and shards
+    main = parallel is None or parallel.is_main
+    loggers = make_loggers(args.logger if main else [], run_dir,
+                           {"model": model_config.to_dict(), "train": config.to_dict()})
     trainer = Trainer(model, batches, val, config, run_dir, loggers,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, parallel=parallel)
     if args.resume:
         trainer.load_checkpoint()
-    print(f"run folder: {run_dir}\n"
-          f"data: {len(dataset.train):,} train / {len(dataset.val):,} val tokens, "
-          f"vocabulary {dataset.vocab_size:,} ({dataset.path})\n"
-          f"model: {model.num_parameters():,} parameters ({model_config.n_layer} layers, "
-          f"{model_config.n_head} heads, width {model_config.n_embd}, context "
-          f"{model_config.block_size})\n"
-          f"training: steps {trainer.step + 1}..{config.steps}, "
-          f"{trainer.tokens_per_step:,} tokens each, on {config.device}", flush=True)
+    if parallel is not None:
+        report = parallel.describe(config.grad_accum)  # every rank takes part; 0 prints
+        if main:
+            print(report)
+    if main:
+        print(f"run folder: {run_dir}\n"
+              f"data: {len(dataset.train):,} train / {len(dataset.val):,} val tokens, "
+              f"vocabulary {dataset.vocab_size:,} ({dataset.path})\n"
+              f"model: {model.num_parameters():,} parameters ({model_config.n_layer} layers, "
+              f"{model_config.n_head} heads, width {model_config.n_embd}, context "
+              f"{model_config.block_size})\n"
+              f"training: steps {trainer.step + 1}..{config.steps}, "
+              f"{trainer.tokens_per_step:,} tokens each, on {config.device}", flush=True)
     try:
         result = trainer.fit()
     finally:
         for logger in loggers:
             logger.close()
-    if result.message:
+    if result.message and main:
         print(result.message, file=sys.stderr)
     if result.status == "completed":
-        val_loss = trainer.evaluate()
+        val_loss = trainer.evaluate()  # every rank takes part
+        if not main:
+            return EXIT_CODES[result.status]
         if val_loss is not None:
             print(f"final val loss {val_loss:.4f}")
         print(f"\nsample (step {result.step}, temperature {args.temperature}):")
+        if parallel is not None:  # rank 0 holds a part: sample from the whole, saved
+            model = load_trained_model(run_dir, config.device)
         try:
             text = generate_text(model.eval(), dataset.tokenizer, args.prompt,
                                  args.max_new_tokens, args.temperature, args.top_k, args.top_p,
@@ -333,9 +440,8 @@ def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
 
 
 def model_from_args(args):
-    """(model in eval mode, its tokenizer) from RUN or --pretrained, exactly one given."""
-    if (args.run_dir is None) == (args.pretrained is None):
-        raise ValueError("give a RUN folder or --pretrained PATH (one of the two)")
+    """(model in eval mode, its tokenizer) from RUN or --pretrained (argparse sees to it
+    that exactly one is given)."""
     check_device(args.device)
     if args.pretrained is None:
         return load_trained_model(args.run_dir, args.device), load_tokenizer(args.run_dir)
@@ -386,6 +492,8 @@ def cmd_prepare(args) -> int:
 def cmd_plan(args) -> int:
     check_number("--tokens", args.tokens, minimum=1)
     check_number("--mfu", args.mfu, above=0, maximum=1)
+    if args.parallel:
+        return plan_parallel(args)
     check_device(args.device)
     if args.tokens is not None:
         tokens = int(args.tokens)
@@ -400,6 +508,33 @@ def cmd_plan(args) -> int:
         tokenizer = make_tokenizer(args.tokenizer, documents, args.vocab_size)
         tokens = len(encode_documents(tokenizer, documents))
     print(make_plan(tokens, matmul_peak_flops(args.device), args.mfu).format())
+    return 0
+
+
+def plan_parallel(args) -> int:
+    for flag in ("gpus", "global_batch", "micro_batch"):
+        check_number("--" + flag.replace("_", "-"), getattr(args, flag), above=0)
+    for flag in ("gpu_memory", "gpu_tflops", "bandwidth"):
+        check_number("--" + flag.replace("_", "-"), getattr(args, flag), above=0)
+    shape = ModelShape.preset(args.model)
+    plans = plan_layouts(shape, args.gpus, args.global_batch, args.micro_batch,
+                         args.gpu_memory, args.gpu_tflops * 1e12, args.bandwidth * 1e9, args.mfu,
+                         args.precision)
+    print(format_layouts(shape, plans, args.gpus, args.gpu_memory))
+    return 0
+
+
+def cmd_report(args) -> int:
+    check_number("--last", args.last, minimum=1)
+    metrics = Path(args.run_dir) / METRICS_FILE
+    if not metrics.is_file():
+        raise FileNotFoundError(f"{args.run_dir} has no {METRICS_FILE}: not a run folder, or "
+                                "it has not logged a step yet")
+    report = divergence_report(read_metrics(metrics), args.last)
+    print(report.format())
+    plot = plot_report(report, Path(args.run_dir) / REPORT_PLOT_FILE)
+    if plot is not None:
+        print(f"per-layer curves: {plot}")
     return 0
 
 
@@ -435,6 +570,22 @@ def add_finetune_commands(commands) -> None:
     dpo.add_argument("--beta", type=float, default=0.1,
                      help="DPO's beta: larger keeps the policy closer to the reference "
                           "(default: 0.1)")
+
+    classify = add_finetune_stage(stages, "classify", "a class head on labelled texts (TSV "
+                                  "label<TAB>text, CSV or JSONL)", cmd_finetune_classify)
+    add_dataclass_flags(classify.add_argument_group("classification"), ClassifyOptions,
+                        skip=("val_fraction", "test_fraction"))
+    predict = commands.add_parser("classify", help="classify texts with a `finetune "
+                                  "classify` run (probabilities too)")
+    predict.set_defaults(run=cmd_classify)
+    predict.add_argument("run_dir", metavar="RUN")
+    predict.add_argument("texts", nargs="*", metavar="TEXT")
+    predict.add_argument("--file", default=None,
+                         help="texts to classify: one per line, or JSONL with a text field")
+    predict.add_argument("--out", default=None,
+                         help="write the predictions here (JSONL, with probabilities)")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--device", default="cpu")
 
     chat = commands.add_parser("chat", help="talk to a fine-tuned run (one line per turn)")
     chat.set_defaults(run=cmd_chat)
@@ -510,6 +661,29 @@ def cmd_finetune_dpo(args) -> int:
     return finetune_run(args, lambda run_dir, train, lora, resume: finetune_dpo(
         run_dir, args.data, args.start, train, options, lora, resume,
         progress=not args.no_progress))
+
+
+def cmd_finetune_classify(args) -> int:
+    options = ClassifyOptions(**given(args, ClassifyOptions))
+    return finetune_run(args, lambda run_dir, train, lora, resume: finetune_classify(
+        run_dir, args.data, args.start, train, options, lora, resume,
+        progress=not args.no_progress))
+
+
+def cmd_classify(args) -> int:
+    check_device(args.device)
+    texts = list(args.texts) + (read_texts(args.file) if args.file else [])
+    if not texts:
+        raise ValueError("classify: give texts, or --file FILE")
+    model, tokenizer, labels = load_classifier(args.run_dir, args.device)
+    predictions = classify_texts(model, tokenizer, labels, texts, args.batch_size,
+                                 args.device)
+    if args.out:
+        write_predictions(args.out, predictions)
+        print(f"{len(predictions)} predictions written to {args.out}")
+    for p in predictions if not args.out else ():
+        print(f"{p['label']}\t{p['probabilities'][p['label']]:.3f}\t{p['text']}")
+    return 0
 
 
 def cmd_chat(args) -> int:

@@ -11,10 +11,11 @@ A run folder (`python -m gpt train`):
                                 their save id: see minigrad.io.checkpoint)
     metrics.jsonl               per-step loss, lr, grad norm, tokens/s, MFU; val loss; events
     loss.png                    train and validation loss curves
+    divergence.png              `python -m gpt report`: the last steps, layer by layer
     samples.txt                 text generated at the end of training
     data/                       the prepared dataset, when the run prepared its own
-    last_good/                  --on-divergence rollback: the checkpoint a rollback restores
-                                (the latest interval one, not one a Ctrl-C saved)
+    last_good/step-NNNNNNNN/    --on-divergence rollback: the checkpoints a rollback restores
+                                (the last 3 interval ones, never one a Ctrl-C saved)
     .lock                       held by the process training in the folder (gpt.lock)
     tensorboard/, wandb/        the optional loggers' own files
 
@@ -53,10 +54,11 @@ TOKENIZER_FILE = "tokenizer.json"  # also in a dataset folder
 WEIGHTS_FILE = MODEL_FILE  # io.save_checkpoint names the checkpoint's files
 METRICS_FILE = "metrics.jsonl"
 LOSS_CURVE_FILE = "loss.png"
+REPORT_PLOT_FILE = "divergence.png"  # `python -m gpt report`: per-layer curves
 SAMPLES_FILE = "samples.txt"
 RUN_DATA_DIR = "data"
 TENSORBOARD_DIR = "tensorboard"
-ROLLBACK_DIR = "last_good"  # --on-divergence rollback: the checkpoint to go back to
+ROLLBACK_DIR = "last_good"  # --on-divergence rollback: the checkpoints to go back to
 
 # -- fine-tuning run folder -------------------------------------------------------------
 ADAPTERS_FILE = "adapters.safetensors"

@@ -21,7 +21,6 @@ from collections.abc import Iterator, Sequence
 
 import minigrad
 from gpt.kv_cache import KVCache
-from minigrad.nn import functional as F
 
 
 def generate(model, ids, max_new_tokens: int, temperature: float = 1.0,
@@ -124,23 +123,20 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None,
 
 def top_k_filter(logits, k: int):
     """Logits (..., V) with all but the k largest set to -inf (ties with the k-th kept)."""
-    xp = logits.device.xp
-    V = logits.shape[-1]
-    k = min(k, V)
-    kth = xp.sort(logits.data, axis=-1)[..., V - k:V - k + 1]  # (..., 1), ascending order
-    return logits.masked_fill(minigrad.tensor(logits.data < kth), -math.inf)
+    k = min(k, logits.shape[-1])
+    kth = logits.topk(k, dim=-1).values[..., k - 1:k]  # (..., 1)
+    return logits.masked_fill(logits < kth, -math.inf)
 
 
 def top_p_filter(logits, p: float):
     """Logits (..., V) keeping the most likely tokens until their probability reaches p
     (always at least the top token); the rest become -inf."""
-    xp = logits.device.xp
-    descending = xp.flip(xp.sort(logits.data, axis=-1), axis=-1)
-    probs = F.softmax(minigrad.tensor(descending), axis=-1).data
-    mass_before = xp.cumulative_sum(probs, axis=-1) - probs  # mass of the more likely ones
-    kept = xp.where(mass_before < p, descending, xp.full_like(descending, math.inf))
-    threshold = xp.min(kept, axis=-1, keepdims=True)  # the least likely kept logit
-    return logits.masked_fill(minigrad.tensor(logits.data < threshold), -math.inf)
+    descending = logits.sort(dim=-1, descending=True).values
+    probs = descending.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs  # mass of the more likely ones
+    kept = descending.masked_fill(mass_before >= p, math.inf)
+    threshold = kept.amin(dim=-1, keepdim=True)  # the least likely kept logit
+    return logits.masked_fill(logits < threshold, -math.inf)
 
 
 def _until_stop(tokens: Iterator[int], stops: list[list[int]]) -> Iterator[int]:

@@ -255,10 +255,10 @@ def causal_mask(q, k) -> dict:
     """The attention keyword arguments for q (.., Tq, hs) over k (.., Tk, hs)."""
     Tq, Tk = q.shape[-2], k.shape[-2]
     if Tq == Tk:
-        return {"causal": True}
+        return {"is_causal": True}
     if Tq == 1:
         return {}  # one new token sees every key before it
-    return {"mask": causal_keep(q.device, Tq, Tk)}
+    return {"attn_mask": causal_keep(q.device, Tq, Tk)}
 
 
 class MLP(nn.Module):
@@ -348,7 +348,8 @@ class GPT(nn.Module):
         for i, block in enumerate(self.h):
             x = block(x, self.rope, start, None if kv_cache is None else kv_cache.layers[i])
         logits = self.head(x)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(
+            logits.reshape(B * T, -1), targets.reshape(B * T))  # rows (B*T, V), as in PyTorch
         return logits, loss
 
     def embed(self, ids, start: int = 0):
@@ -385,7 +386,7 @@ class GPT(nn.Module):
         """Parameter count; non_embedding=True leaves out the token and position embeddings
         and an untied output head (Kaplan et al. 2020's N)."""
         embedding = ("wte.", "wpe.", "lm_head.")
-        return sum(p.size for name, p in self.named_parameters()
+        return sum(p.numel() for name, p in self.named_parameters()
                    if not (non_embedding and name.startswith(embedding)))
 
     def flops_per_token(self) -> int:

@@ -10,7 +10,10 @@ they are fetched together, in one host transfer, and checked: a non-finite loss 
 stops the run before the poisoned weights can reach a checkpoint (the last good one is
 kept, and the message names the step), a loss spike is reported. Each fetch also
 measures tokens/s and model FLOPs utilisation (MFU) against the machine's measured
-matmul peak.
+matmul peak. Instability options (gpt/stability.py): --skip-outliers judges each step
+before its update is applied (one transfer per step), --on-divergence rollback returns
+to the last good checkpoint instead of stopping, --layer-stats records per-layer numbers
+for the divergence report (gpt/report.py).
 
 A run folder gets `metrics.jsonl`, `loss.png` and the checkpoint (weights as
 safetensors, and beside them everything a resume needs: optimizer moments, schedule,
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import minigrad
-from gpt.data.batches import RandomWindows, SlidingWindows
+from gpt.data.batches import RandomWindows, SlidingWindows, first_window
 from gpt.evaluation import mean_loss
 from gpt.files import LOSS_CURVE_FILE, METRICS_FILE, ROLLBACK_DIR
 from gpt.hardware import matmul_peak_flops
@@ -44,8 +47,17 @@ from gpt.monitor import (
     check_finite,
 )
 from gpt.progress import ProgressBar
+from gpt.report import divergence_report
 from gpt.runlog import MetricsLog, plot_loss_curve, read_metrics
-from gpt.stability import DIVERGENCE_MODES, OutlierGuard, scale_learning_rate
+from gpt.stability import (
+    DIVERGENCE_MODES,
+    ROLLBACK_POINTS,
+    OutlierGuard,
+    drop_rollback_points,
+    rollback_point_dir,
+    rollback_points,
+    scale_learning_rate,
+)
 from gpt.validation import check_number
 from minigrad import io, optim
 from minigrad.io.checkpoint import NonFiniteStateError
@@ -179,6 +191,8 @@ class Trainer:
         self.guard = (OutlierGuard(config.skip_outliers, config.outlier_warmup,
                                    config.max_skips_in_row) if config.skip_outliers else None)
         self.rollbacks = 0
+        self._base_lrs = list(self.scheduler.base_lrs)  # before any rollback lowered them
+        self._back_to_back = False  # the newest rollback point was made by a rollback
         self.layer_stats = LayerStats(model) if config.layer_stats else None
         if parallel is not None and (config.skip_outliers or config.layer_stats
                                      or config.on_divergence == "rollback"):
@@ -195,21 +209,27 @@ class Trainer:
         self._metrics: MetricsLog | None = None
 
     # -- checkpoints ----------------------------------------------------------------
-    def save_checkpoint(self, rollback_point: bool = True) -> None:
+    def save_checkpoint(self, rollback_point: bool = True, after_rollback: bool = False):
         """Weights and training state at the current step, in the run folder (one commit:
         a crash at any moment leaves this checkpoint or the previous one; the default
         generators, which drive dropout, are saved by io). Weights or moments that are
         no longer finite stop the run instead, keeping the previous checkpoint. With
         --on-divergence rollback a `rollback_point` is also saved in last_good/, the state
-        a rollback restores (a Ctrl-C's save is not one: resuming must not move it)."""
+        a rollback restores (a Ctrl-C's save is not one: resuming must not move it), and
+        the oldest beyond ROLLBACK_POINTS are deleted."""
+        self._check_loss_before_saving()
+        points = rollback_point and self.config.on_divergence == "rollback"
+        if points:
+            self._back_to_back = after_rollback
         records = self._metrics.count if self._metrics is not None else self._metrics_kept
         state = dict(step=self.step, batches=self.batches.state_dict(),
                      spikes=self.spikes.state_dict(), rollbacks=self.rollbacks,
+                     back_to_back=self._back_to_back,
                      guard=self.guard.state_dict() if self.guard else None,
                      metrics_records=records)
         paths = [self.run_dir]
-        if rollback_point and self.config.on_divergence == "rollback":
-            paths.append(self.run_dir / ROLLBACK_DIR)
+        if points:
+            paths.append(rollback_point_dir(self.run_dir / ROLLBACK_DIR, self.step))
         try:
             for path in paths:
                 self._checkpoints.save_checkpoint(path, self.model, self.optimizer,
@@ -218,11 +238,29 @@ class Trainer:
             raise NonFiniteError(f"step {self.step}: {exc} (lower --lr or set --grad-clip)",
                                  self.step) from None
         self.checkpoint_step = self.step
+        if points:
+            drop_rollback_points(rollback_points(self.run_dir / ROLLBACK_DIR)[:-ROLLBACK_POINTS])
+
+    def _check_loss_before_saving(self) -> None:
+        """Finite weights can still be poisoned: after --lr 1e30 they are ~1e30 and every
+        logit overflows. So the weights about to be saved must give a finite loss on one
+        fixed training window (in eval mode: no dropout, no random numbers drawn);
+        otherwise NonFiniteError stops the run and the previous checkpoint stays."""
+        tokens = getattr(self.batches, "tokens", None)
+        if tokens is None:  # a batch stream that is not windows of one token array
+            return
+        loss = mean_loss(self.model, [first_window(tokens, self.model.config.block_size)],
+                         self.device)
+        if not math.isfinite(loss):
+            raise NonFiniteError(f"step {self.step}: the updated weights give a loss of {loss} "
+                                 "on a training window; not saving them over the previous "
+                                 "checkpoint (lower --lr or raise --warmup)", self.step)
 
     def load_checkpoint(self) -> None:
         """Restore everything from the run folder's checkpoint, to continue exactly."""
         extra = self._restore_checkpoint(self.run_dir)
         self.rollbacks, self._metrics_kept = extra["rollbacks"], extra["metrics_records"]
+        self._back_to_back = extra["back_to_back"]
 
     def _restore_checkpoint(self, path) -> dict:
         """Weights, optimizer, schedule, RNG, step, data position and running statistics
@@ -238,27 +276,33 @@ class Trainer:
 
     def roll_back(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint (weights, optimizer, schedule, RNG, data
-        position), with the learning rate times rollback_lr_factor; then the batches of
-        the steps from there up to the one that diverged (err.step) are drawn and dropped,
-        so that window is not trained on again. Which batches are dropped depends only on
-        err.step, not on when the divergence was noticed, so a run interrupted and resumed
-        on the way rolls back exactly as an unbroken one. The rolled-back state is saved
-        at once: a resume continues after the rollback."""
+        position), or one further back when the run diverged again straight after a
+        rollback to it, with the learning rate times rollback_lr_factor; then the batches
+        of the steps from there up to the one that diverged (err.step) are drawn and
+        dropped, so that window is not trained on again. Which batches are dropped depends
+        only on err.step, not on when the divergence was noticed, so a run interrupted and
+        resumed on the way rolls back exactly as an unbroken one. The rolled-back state is
+        saved at once (as the new rollback point): a resume continues after the rollback."""
         self.flush()  # the steps up to the divergence go on record first
-        self._restore_checkpoint(self.run_dir / ROLLBACK_DIR)
+        points = rollback_points(self.run_dir / ROLLBACK_DIR)
+        if self._back_to_back and len(points) > 1:  # that point led to a divergence again
+            drop_rollback_points(points[-1:])
+            points.pop()
+        self._restore_checkpoint(points[-1])
         window = max(err.step - self.step, 0) * self.config.grad_accum
         for _ in range(window):
             self.batches.next_batch()
         self.rollbacks += 1
-        scale_learning_rate(self.scheduler, self.config.rollback_lr_factor)
+        scale = self.config.rollback_lr_factor ** self.rollbacks
+        scale_learning_rate(self.scheduler, self._base_lrs, self.config.min_lr, scale)
         message = (f"{err}. Rollback {self.rollbacks} of {self.config.max_rollbacks}: back "
-                   f"to the checkpoint of step {self.step}, lr x{self.config.rollback_lr_factor}"
-                   f" (now {self.optimizer.param_groups[0]['lr']:.3g}), {window} batches "
+                   f"to the checkpoint of step {self.step}, lr x{scale:g} of the original "
+                   f"(now {self.optimizer.param_groups[0]['lr']:.3g}), {window} batches "
                    "skipped")
         self._log({"step": err.step, "event": "rollback", "to_step": self.step,
                    "rollbacks": self.rollbacks, "skipped_batches": window, "message": message})
-        self._say(message)
-        self.save_checkpoint()
+        self._say_why()
+        self.save_checkpoint(after_rollback=True)
 
     # -- one step -------------------------------------------------------------------
     def micro_batch_loss(self):
@@ -393,7 +437,9 @@ class Trainer:
                      f"{cfg.max_rollbacks})" if self.rollbacks else "")
             message = f"training stopped{after} at {err}. {kept}"
             non_finite = isinstance(err, NonFiniteError)
-            self._event(err.step, "non_finite" if non_finite else "diverged", message)
+            self._log({"step": err.step, "event": "non_finite" if non_finite else "diverged",
+                       "message": message})
+            self._say_why()
             result = TrainResult("non-finite" if non_finite else "diverged", err.step,
                                  self.checkpoint_step, message)
         finally:
@@ -480,6 +526,11 @@ class Trainer:
     def _event(self, step: int, event: str, message: str) -> None:
         self._log({"step": step, "event": event, "message": message})
         self._say(message)
+
+    def _say_why(self) -> None:
+        """The divergence report (gpt.report) on the rollback or stop just logged."""
+        if self.is_main:
+            self._say(divergence_report(read_metrics(self.run_dir / METRICS_FILE)).format())
 
     def _say(self, message: str) -> None:
         if not self.is_main:

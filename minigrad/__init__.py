@@ -9,7 +9,12 @@ from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from minigrad.backends import Device, get_device
 from minigrad.creation import (
     arange,
+    empty,
+    eye,
     full,
+    full_like,
+    linspace,
+    multinomial,
     ones,
     ones_like,
     rand,
@@ -37,7 +42,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "io", "nn", "optim",
-    "Device", "Function", "Generator", "GradcheckError", "Tensor", "arange",
+    "Device", "Function", "Generator", "GradcheckError", "Tensor", "arange", "empty", "eye",
+    "full_like", "linspace", "multinomial",
     "default_generator", "detect_anomaly", "device", "enable_grad", "full", "get_device",
     "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "profile", "viz",
     "ones_like", "rand", "randint", "randn", "tensor", "zeros", "zeros_like", *ops.__all__,

@@ -70,12 +70,8 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
-        return _prod(self.data.shape)
-
     def numel(self) -> int:
-        return self.size
+        return _prod(self.data.shape)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -86,7 +82,6 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._ctx is None
 
-    @property
     def is_floating_point(self) -> bool:
         return self.device.is_floating(self.data.dtype)
 
@@ -110,9 +105,9 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python scalar (a host transfer)."""
-        if self.size != 1:
-            raise ValueError(f"item(): tensor of shape {self.shape} has {self.size} elements, "
-                             "not 1")
+        if self.numel() != 1:
+            raise ValueError(f"item(): tensor of shape {self.shape} has {self.numel()} "
+                             "elements, not 1")
         return self.numpy().reshape(()).item()
 
     def tolist(self):
@@ -149,7 +144,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward(): tensor does not require grad and has no graph")
         if grad is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise RuntimeError(f"backward(): grad can be implicit only for one-element "
                                    f"outputs; pass grad= for shape {self.shape}")
             seed = self.device.xp.ones_like(self.data)
@@ -161,7 +156,8 @@ class Tensor:
             if seed.dtype != self.data.dtype:  # gradients keep the tensor's dtype
                 seed = self.device.xp.astype(seed, self.data.dtype)
         else:
-            seed = self.device.asarray(backends.host_array(grad, None), dtype=self.data.dtype)
+            # Host data straight to the tensor's dtype: no rounding through float32 first.
+            seed = self.device.asarray(backends.host_array(grad, self.data.dtype))
         if tuple(seed.shape) != self.shape:
             raise ValueError(f"backward(): grad of shape {tuple(seed.shape)} does not match "
                              f"tensor of shape {self.shape}")
@@ -329,15 +325,30 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # -- methods mirroring the functional ops ---------------------------------------
+    # -- methods mirroring the functional ops (PyTorch's names and meanings) ---------
     def exp(self):
         return ops.exp(self)
 
     def log(self):
         return ops.log(self)
 
+    def log1p(self):
+        return ops.log1p(self)
+
+    def expm1(self):
+        return ops.expm1(self)
+
     def sqrt(self):
         return ops.sqrt(self)
+
+    def rsqrt(self):
+        return ops.rsqrt(self)
+
+    def square(self):
+        return ops.square(self)
+
+    def sign(self):
+        return ops.sign(self)
 
     def sin(self):
         return ops.sin(self)
@@ -347,6 +358,9 @@ class Tensor:
 
     def abs(self):
         return ops.abs(self)
+
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
 
     def tanh(self):
         return ops.tanh(self)
@@ -362,6 +376,16 @@ class Tensor:
 
         return gelu(self, approximate)
 
+    def softmax(self, dim: int):
+        from minigrad.nn.functional.softmax import softmax
+
+        return softmax(self, dim)
+
+    def log_softmax(self, dim: int):
+        from minigrad.nn.functional.log_softmax import log_softmax
+
+        return log_softmax(self, dim)
+
     def erf(self):
         return ops.erf(self)
 
@@ -371,26 +395,82 @@ class Tensor:
     def clip(self, min=None, max=None):
         return ops.clip(self, min, max)
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return ops.sum(self, axis, keepdims)
+    clamp = clip
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return ops.mean(self, axis, keepdims)
+    def maximum(self, other):
+        return ops.maximum(self, other)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return ops.max(self, axis, keepdims)
+    def minimum(self, other):
+        return ops.minimum(self, other)
 
-    def min(self, axis=None, keepdims: bool = False):
-        return ops.min(self, axis, keepdims)
+    def where(self, condition, other):
+        """PyTorch's x.where(condition, y): x where condition holds, else y."""
+        return ops.where(condition, self, other)
 
-    def var(self, axis=None, keepdims: bool = False, correction: int = 0):
-        return ops.var(self, axis, keepdims, correction)
+    # reductions: dim= / keepdim= (axis= / keepdims= accepted as aliases)
+    def sum(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.sum(self, dim, keepdim, **aliases)
 
-    def logsumexp(self, axis=None, keepdims: bool = False):
-        return ops.logsumexp(self, axis, keepdims)
+    def mean(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.mean(self, dim, keepdim, **aliases)
 
-    def argmax(self, axis=None, keepdims: bool = False):
-        return ops.argmax(self, axis, keepdims)
+    def prod(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.prod(self, dim, keepdim, **aliases)
+
+    def max(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.max(self, dim, keepdim, **aliases)
+
+    def min(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.min(self, dim, keepdim, **aliases)
+
+    def amax(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.amax(self, dim, keepdim, **aliases)
+
+    def amin(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.amin(self, dim, keepdim, **aliases)
+
+    def var(self, dim=None, **options):
+        return ops.var(self, dim, **options)
+
+    def std(self, dim=None, **options):
+        return ops.std(self, dim, **options)
+
+    def norm(self, p=2, dim=None, keepdim: bool = False, **aliases):
+        return ops.norm(self, p, dim, keepdim, **aliases)
+
+    def logsumexp(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.logsumexp(self, dim, keepdim, **aliases)
+
+    def argmax(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.argmax(self, dim, keepdim, **aliases)
+
+    def argmin(self, dim=None, keepdim: bool = False, **aliases):
+        return ops.argmin(self, dim, keepdim, **aliases)
+
+    def cumsum(self, dim: int):
+        return ops.cumsum(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = True):
+        return ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = True):
+        return ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        return ops.topk(self, k, dim, largest, sorted)
+
+    # shapes
+    def size(self, dim: int | None = None):
+        """The shape (a tuple), or the length of one dim, as PyTorch's size()."""
+        if dim is None:
+            return self.shape
+        ndim = self.data.ndim
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with {ndim} dims")
+        return self.data.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
 
     def reshape(self, *shape):
         return ops.reshape(self, _shape_args(shape))
@@ -398,40 +478,84 @@ class Tensor:
     def view(self, *shape):
         return ops.reshape(self, _shape_args(shape))
 
-    def flatten(self):
-        return ops.reshape(self, (-1,))
+    def view_as(self, other):
+        return ops.reshape(self, other.shape)
 
-    def transpose(self, *axes):
-        return ops.transpose(self, _shape_args(axes) if axes else None)
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return ops.flatten(self, start_dim, end_dim)
 
-    def permute(self, *axes):
-        return ops.transpose(self, _shape_args(axes))
+    def unflatten(self, dim: int, sizes):
+        return ops.unflatten(self, dim, sizes)
 
-    def swapaxes(self, axis1: int, axis2: int):
-        return ops.swapaxes(self, axis1, axis2)
+    def transpose(self, dim0: int, dim1: int):
+        """Swap two dims (PyTorch's transpose; `permute` reorders them all)."""
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return ops.permute(self, _shape_args(dims))
+
+    def swapaxes(self, axis0: int, axis1: int):
+        return ops.transpose(self, axis0, axis1)
+
+    swapdims = swapaxes
 
     @property
     def T(self):
-        return ops.transpose(self, None)
+        """The dims reversed (a matrix transposed)."""
+        return ops.t(self)
 
     @property
     def mT(self):
-        return ops.swapaxes(self, -1, -2)
+        """The last two dims swapped."""
+        return ops.matrix_transpose(self)
 
-    def squeeze(self, axis=None):
-        return ops.squeeze(self, axis)
+    def t(self):
+        if self.data.ndim > 2:
+            raise ValueError(f"t(): expects a tensor with at most 2 dims, got shape "
+                             f"{self.shape}")
+        return ops.t(self)
 
-    def unsqueeze(self, axis: int):
-        return ops.unsqueeze(self, axis)
+    def squeeze(self, dim=None):
+        return ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int):
+        return ops.unsqueeze(self, dim)
 
     def expand(self, *shape):
         return ops.broadcast_to(self, _shape_args(shape))
 
+    def expand_as(self, other):
+        return ops.broadcast_to(self, other.shape)
+
     def broadcast_to(self, shape):
         return ops.broadcast_to(self, tuple(shape))
 
-    def split(self, split_size_or_sections, axis: int = 0):
-        return ops.split(self, split_size_or_sections, axis)
+    def repeat(self, *sizes):
+        return ops.repeat(self, _shape_args(sizes))
+
+    def tile(self, *dims):
+        return ops.tile(self, _shape_args(dims))
+
+    def repeat_interleave(self, repeats: int, dim: int | None = None):
+        return ops.repeat_interleave(self, repeats, dim)
+
+    def flip(self, *dims):
+        return ops.flip(self, _shape_args(dims))
+
+    def roll(self, shifts, dims=None):
+        return ops.roll(self, shifts, dims)
+
+    def split(self, split_size_or_sections, dim: int | None = None, **aliases):
+        return ops.split(self, split_size_or_sections, dim, **aliases)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return ops.chunk(self, chunks, dim)
+
+    def narrow(self, dim: int, start: int, length: int):
+        return ops.narrow(self, dim, start, length)
+
+    def clone(self):
+        return ops.clone(self)
 
     def tril(self, diagonal: int = 0):
         return ops.tril(self, diagonal)
@@ -439,11 +563,33 @@ class Tensor:
     def triu(self, diagonal: int = 0):
         return ops.triu(self, diagonal)
 
+    # indexing
     def masked_fill(self, mask, value):
         return ops.masked_fill(self, mask, value)
 
+    def gather(self, dim: int, index):
+        return ops.gather(self, dim, index)
+
+    def take_along_dim(self, indices, dim: int):
+        return ops.take_along_dim(self, indices, dim)
+
+    def index_select(self, dim: int, index):
+        return ops.index_select(self, dim, index)
+
+    def scatter_add(self, dim: int, index, src):
+        return ops.scatter_add(self, dim, index, src)
+
+    def index_add(self, dim: int, index, source, alpha=1):
+        return ops.index_add(self, dim, index, source, alpha)
+
     def matmul(self, other):
         return ops.matmul(self, other)
+
+    def outer(self, other):
+        return ops.outer(self, other)
+
+    def type_as(self, other):
+        return self.astype(other.dtype)
 
 
 class _HookHandle:

@@ -35,6 +35,11 @@ def windows_at(tokens, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.
     return window[:, :-1], window[:, 1:]
 
 
+def first_window(tokens, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The batch of one window at offset 0: a fixed probe that draws no random numbers."""
+    return windows_at(tokens, np.zeros(1, dtype=np.int64), length)
+
+
 class RandomWindows:
     """Windows at random offsets, drawn from a seeded NumPy generator."""
 

@@ -10,9 +10,10 @@ of small products with OpenBLAS set to one thread for the duration of the call
 (`OpenBlasThreads.one_thread`); on an idle 2-core machine that costs about 4% of a
 small GPT's training step, under load it saved a third of it.
 
-OpenBLAS's thread count is process-wide; it is restored after the call. With another
-BLAS (MKL, Accelerate), `find_openblas_threads` finds nothing and NumPy's matmul runs as
-it is.
+OpenBLAS's thread count is process-wide; it is restored when the last `one_thread` block
+ends (the blocks nest and may overlap across threads: the device's worker threads run
+attention's parts inside one). With another BLAS (MKL, Accelerate),
+`find_openblas_threads` finds nothing and NumPy's matmul runs as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import threading
 
 # Exported names of (get, set) thread count: plain OpenBLAS, then the scipy-openblas
 # builds that NumPy's wheels bundle (64-bit integer interface, then 32-bit).
@@ -52,13 +54,22 @@ class OpenBlasThreads:
         getter.argtypes, getter.restype = [], ctypes.c_int
         setter.argtypes, setter.restype = [ctypes.c_int], None
         self.count, self._set = getter, setter
+        self._lock = threading.Lock()
+        self._depth = 0  # one_thread blocks open, in all threads
+        self._saved = 0  # the thread count to restore when the last one closes
 
     @contextlib.contextmanager
     def one_thread(self):
-        """BLAS calls inside the block run on the calling thread alone."""
-        count = self.count()
-        self._set(1)
+        """BLAS calls inside the block run on their calling thread alone."""
+        with self._lock:
+            if self._depth == 0:
+                self._saved = self.count()
+                self._set(1)
+            self._depth += 1
         try:
             yield
         finally:
-            self._set(count)
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._set(self._saved)

@@ -106,6 +106,9 @@ class Device:
     def full(self, shape, value, dtype):
         return self.xp.full(shape, value, dtype=self.dtype(dtype), **self.placement)
 
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=self.dtype(dtype), **self.placement)
+
     def arange(self, start, stop=None, step=1, dtype="int64"):
         return self.xp.arange(start, stop, step, dtype=self.dtype(dtype), **self.placement)
 
@@ -129,6 +132,15 @@ class Device:
         """``xp.matmul(a, b)``; a primitive so that the CPU backend can run stacks of small
         products (attention's) its own way (see `minigrad.backends.blas_threads`)."""
         return self.xp.matmul(a, b)
+
+    # Parts a fused op may split its work into for `parallel_map` (the CPU backend: one
+    # per core; a GPU parallelises inside each kernel instead).
+    workers = 1
+
+    def parallel_map(self, fn, items) -> list:
+        """[fn(item) for item in items], possibly run concurrently (the CPU backend runs
+        them on its worker threads). Each fn must write only memory of its own."""
+        return [fn(item) for item in items]
 
     def gather(self, array, key):
         """``array[key]`` for keys with integer arrays (NumPy's advanced indexing)."""

@@ -3,14 +3,17 @@
 NumPy is the array namespace (NumPy 2 follows the array API standard). What the device
 adds: scatter-add with a fast path for embedding rows, Cody's erf (`erf.py`), random
 numbers from NumPy's PCG64 generator, stacks of small matmuls on one BLAS thread
-(`blas_threads.py`), and the blocked CPU kernels of `numpy_kernels.py` as its fused ops
-and optimizer update.
+(`blas_threads.py`), the blocked CPU kernels of `numpy_kernels.py` as its fused ops
+and optimizer update, and freed host memory kept mapped for the next step's arrays
+(`host_memory.py`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -18,6 +21,7 @@ from minigrad.backends import numpy_kernels
 from minigrad.backends.blas_threads import find_openblas_threads
 from minigrad.backends.device import Device, dtype_name
 from minigrad.backends.erf import erf
+from minigrad.backends.host_memory import reuse_freed_memory
 
 
 class HostRandom:
@@ -63,6 +67,10 @@ class NumpyDevice(HostRandom, Device):
         self.fused_ops = numpy_kernels.fused_ops()
         numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
         self.blas = find_openblas_threads([numpy_libs])  # None: another BLAS
+        self.reuses_freed_memory = reuse_freed_memory()  # False: not glibc
+        self.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        self._pool = None  # the workers - 1 helper threads, started on first use
 
     def asarray(self, data, dtype=None):
         return np.asarray(data, dtype=None if dtype is None else self.dtype(dtype))
@@ -86,6 +94,23 @@ class NumpyDevice(HostRandom, Device):
             return np.matmul(a, b)
         with self.blas.one_thread():
             return np.matmul(a, b)
+
+    def parallel_map(self, fn, items) -> list:
+        """fn on each item, the first on the calling thread and the others on helper
+        threads (NumPy's ufuncs and BLAS release the GIL), with BLAS on one thread per
+        caller meanwhile, so the cores are not oversubscribed."""
+        items = list(items)
+        if len(items) < 2 or self.workers < 2:
+            return [fn(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="minigrad")
+        with self.blas.one_thread() if self.blas is not None else nullcontext():
+            futures = [self._pool.submit(fn, item) for item in items[1:]]
+            try:
+                first = fn(items[0])
+            finally:
+                rest = [f.result() for f in futures]  # all finish before BLAS is restored
+        return [first, *rest]
 
     def index_add(self, target, key, values) -> None:
         index_add(target, key, values)

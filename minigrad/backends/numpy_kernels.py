@@ -5,8 +5,10 @@ GPT-sized activations (a (2048, 1536) float32 array is 12 MB; three of them over
 the L3 cache) every pass streams from main memory. These kernels walk their inputs in
 flat blocks of `BLOCK_BYTES`, write every intermediate into a block-sized scratch
 buffer with ``out=``, so that all the passes over one block run in the L2 cache, and
-allocate only their outputs. The math is that of the op's own array-API code, which
-stays the reference (tests/minigrad/test_cpu_kernels.py).
+allocate only their outputs; the blocks are dealt among the device's worker threads
+(`NumpyDevice.parallel_map`: NumPy's ufuncs release the GIL), one contiguous run each.
+The math is that of the op's own array-API code, which stays the reference
+(tests/minigrad/test_cpu_kernels.py).
 
 Kernels exist only where they measured faster than the array-API code in a GPT training
 step: GELU (about 3x). LayerNorm's rows (2048 x 384 float32) fit in L3, where its
@@ -20,6 +22,8 @@ formula (`minigrad.backends.device.adamw_step`) with reused scratch buffers.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from minigrad.backends.device import adamw_step
@@ -30,8 +34,9 @@ from minigrad.nn.functional.gelu import GELU, GELU_CUBIC, INV_SQRT_2, INV_SQRT_2
 # (measured on GELU: 32 KB blocks 1.5x slower than 256 KB, 512 KB no faster).
 BLOCK_BYTES = 1 << 18
 
-class _Scratch:
-    """Reusable block-sized buffers, one set per dtype (grown on demand, never freed)."""
+class _Scratch(threading.local):
+    """Reusable block-sized buffers, one set per dtype and thread (grown on demand, never
+    freed): the device's worker threads each run their part of a kernel in their own."""
 
     def __init__(self):
         self.buffers: dict = {}
@@ -49,11 +54,21 @@ class _Scratch:
 _SCRATCH = _Scratch()
 
 
-def _blocks(total: int, itemsize: int):
-    """Slices of range(total) of BLOCK_BYTES each (elements of `itemsize` bytes)."""
+def _parts(device, total: int, itemsize: int) -> list[range]:
+    """The blocks of range(total) (BLOCK_BYTES each, elements of `itemsize` bytes) dealt
+    into one contiguous run per worker of the device (`Device.parallel_map`): each
+    part a range of block starts."""
     step = BLOCK_BYTES // itemsize
-    for start in range(0, total, step):
-        yield slice(start, min(start + step, total))
+    n_blocks = -(-total // step)
+    n = max(1, min(device.workers, n_blocks))
+    bounds = [n_blocks * i // n * step for i in range(n + 1)]
+    return [range(lo, min(hi, total), step) for lo, hi in zip(bounds, bounds[1:])]
+
+
+def _blocks(part: range, total: int):
+    """The slices of one part's blocks."""
+    for start in part:
+        yield slice(start, min(start + part.step, total))
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -62,8 +77,9 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 # -- GELU ------------------------------------------------------------------------------
 class GeluKernel:
-    """F.gelu (the math is in `minigrad.nn.functional.gelu`), blocked. Saves x and t (tanh)
-    or Phi(x) (none), as the op's array-API code does."""
+    """F.gelu (the math is in `minigrad.nn.functional.gelu`), blocked, the blocks dealt
+    among the device's workers. Saves x and t (tanh) or Phi(x) (none), as the op's
+    array-API code does."""
 
     def supports(self, fn, a) -> bool:
         return True
@@ -72,24 +88,28 @@ class GeluKernel:
         x = _flat(a)
         out = np.empty_like(x)
         saved = np.empty_like(x)  # t (tanh) or Phi (exact)
-        (u,) = _SCRATCH.get(1, min(x.size, BLOCK_BYTES // x.itemsize), x.dtype)
-        for s in _blocks(x.size, x.itemsize):
-            xb, ob, sb, ub = x[s], out[s], saved[s], u[:s.stop - s.start]
-            if fn.approximate == "tanh":
-                np.multiply(xb, xb, out=ub)
-                ub *= GELU_CUBIC * SQRT_2_OVER_PI
-                ub += SQRT_2_OVER_PI
-                ub *= xb
-                np.tanh(ub, out=sb)
-                np.add(sb, 1, out=ob)
-                ob *= xb
-                ob *= 0.5
-            else:
-                np.multiply(xb, INV_SQRT_2, out=ub)
-                sb[...] = erf(ub)
-                sb += 1
-                sb *= 0.5
-                np.multiply(xb, sb, out=ob)
+
+        def run(part):
+            (u,) = _SCRATCH.get(1, min(x.size, BLOCK_BYTES // x.itemsize), x.dtype)
+            for s in _blocks(part, x.size):
+                xb, ob, sb, ub = x[s], out[s], saved[s], u[:s.stop - s.start]
+                if fn.approximate == "tanh":
+                    np.multiply(xb, xb, out=ub)
+                    ub *= GELU_CUBIC * SQRT_2_OVER_PI
+                    ub += SQRT_2_OVER_PI
+                    ub *= xb
+                    np.tanh(ub, out=sb)
+                    np.add(sb, 1, out=ob)
+                    ob *= xb
+                    ob *= 0.5
+                else:
+                    np.multiply(xb, INV_SQRT_2, out=ub)
+                    sb[...] = erf(ub)
+                    sb += 1
+                    sb *= 0.5
+                    np.multiply(xb, sb, out=ob)
+
+        fn.device.parallel_map(run, _parts(fn.device, x.size, x.itemsize))
         fn.save_for_backward(x, saved)
         return out.reshape(a.shape)
 
@@ -97,28 +117,32 @@ class GeluKernel:
         x, saved = fn.saved
         gf = _flat(g)
         dx = np.empty_like(x)
-        (u,) = _SCRATCH.get(1, min(x.size, BLOCK_BYTES // x.itemsize), x.dtype)
-        for s in _blocks(x.size, x.itemsize):
-            xb, sb, db, ub = x[s], saved[s], dx[s], u[:s.stop - s.start]
-            if fn.approximate == "tanh":
-                np.multiply(xb, xb, out=db)
-                db *= 3 * GELU_CUBIC * SQRT_2_OVER_PI
-                db += SQRT_2_OVER_PI  # du/dx
-                np.multiply(sb, sb, out=ub)
-                np.subtract(1, ub, out=ub)  # 1 - t^2
-                db *= ub
-                db *= xb
-                db += sb
-                db += 1
-                db *= 0.5
-            else:
-                np.multiply(xb, xb, out=ub)
-                ub *= -0.5
-                np.exp(ub, out=ub)
-                np.multiply(xb, INV_SQRT_2PI, out=db)
-                db *= ub  # x phi(x)
-                db += sb
-            db *= gf[s]
+
+        def run(part):
+            (u,) = _SCRATCH.get(1, min(x.size, BLOCK_BYTES // x.itemsize), x.dtype)
+            for s in _blocks(part, x.size):
+                xb, sb, db, ub = x[s], saved[s], dx[s], u[:s.stop - s.start]
+                if fn.approximate == "tanh":
+                    np.multiply(xb, xb, out=db)
+                    db *= 3 * GELU_CUBIC * SQRT_2_OVER_PI
+                    db += SQRT_2_OVER_PI  # du/dx
+                    np.multiply(sb, sb, out=ub)
+                    np.subtract(1, ub, out=ub)  # 1 - t^2
+                    db *= ub
+                    db *= xb
+                    db += sb
+                    db += 1
+                    db *= 0.5
+                else:
+                    np.multiply(xb, xb, out=ub)
+                    ub *= -0.5
+                    np.exp(ub, out=ub)
+                    np.multiply(xb, INV_SQRT_2PI, out=db)
+                    db *= ub  # x phi(x)
+                    db += sb
+                db *= gf[s]
+
+        fn.device.parallel_map(run, _parts(fn.device, x.size, x.itemsize))
         return dx.reshape(g.shape)
 
 

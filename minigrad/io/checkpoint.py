@@ -108,7 +108,7 @@ def _check_finite(tensors: dict) -> None:
     count of the elements below infinity in magnitude per tensor (NaN compares false),
     fetched in one host transfer."""
     names = [n for n, t in tensors.items() if isinstance(t, Tensor)
-             and t.is_floating_point]
+             and t.is_floating_point()]
     if not names:
         return
     counts = stack([(tensors[n].detach().abs() < math.inf).astype("int64").sum()
@@ -142,7 +142,10 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, device=None) ->
     state = json.loads(meta[_STATE])
     if device is not None:
         model.to(device)
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:  # missing, unexpected or mis-shaped keys
+        raise CheckpointError(f"{weights_path} does not fit this model: {exc}") from None
     if optimizer is not None:
         if "optimizer" not in state:
             raise CheckpointError(f"{path}: the checkpoint holds no optimizer state")

@@ -150,7 +150,7 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many numbers the model learns (tied weights counted once)."""
-        return sum(p.size for p in self.parameters()
+        return sum(p.numel() for p in self.parameters()
                    if p.requires_grad or not trainable_only)
 
     # -- modes and gradients --------------------------------------------------------
@@ -300,7 +300,7 @@ class RemovableHandle:
 
 def _move(t: Tensor, device, dtype) -> None:
     """Rebind t's data to a copy on `device` / in `dtype` (floating tensors only)."""
-    cast = dtype if dtype is not None and t.is_floating_point else None
+    cast = dtype if dtype is not None and t.is_floating_point() else None
     moved = t.detach().to(device, cast)
     t.data, t.device = moved.data, moved.device
 

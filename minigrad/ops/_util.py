@@ -56,6 +56,15 @@ def normalize_axis(op: str, axis: int, ndim: int) -> int:
     return axis % ndim
 
 
+def dim_alias(op: str, dim, axis, default=None):
+    """PyTorch's `dim`, or NumPy's alias `axis` (PyTorch accepts both); not both at once."""
+    if axis is None:
+        return default if dim is None else dim
+    if dim is not None:
+        raise TypeError(f"{op}: give dim or its alias axis, not both")
+    return axis
+
+
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     """The shape of a reduction over `axes` with keepdims=True."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -66,12 +75,39 @@ def is_scalar(x) -> bool:
     return not isinstance(x, Tensor) and isinstance(x, Number)
 
 
+def scalar_value(c):
+    """A Python or NumPy scalar as a Python number: a NumPy scalar (np.float64(0.5))
+    would promote a float32 array to float64, where PyTorch keeps the tensor's dtype."""
+    kind = type(c)
+    if kind is float or kind is int or kind is bool:
+        return c
+    return c.item() if hasattr(c, "item") else float(c)
+
+
+def promote_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """PyTorch's promotion for two tensors of different dtypes: a 0-d tensor takes the
+    other's dtype when both are floating point (or both integer), as a scalar would;
+    otherwise the array library promotes (float32 with float64 gives float64)."""
+    da, db = a.dtype, b.dtype
+    if da is db or da == db or (a.ndim == 0) == (b.ndim == 0):
+        return a, b
+    if _category(a) != _category(b):
+        return a, b
+    return (a.astype(db), b) if a.ndim == 0 else (a, b.astype(da))
+
+
+def _category(t: Tensor) -> str:
+    if t.device.is_floating(t.dtype):
+        return "float"
+    return "bool" if t.dtype == t.device.dtype("bool") else "integer"
+
+
 def as_tensor(x, like: Tensor) -> Tensor:
     """x as a Tensor on like's device; Python scalars take like's dtype."""
     if isinstance(x, Tensor):
         return x
     if is_scalar(x):
-        return Tensor(like.device.full((), x, like.dtype), device=like.device)
+        return Tensor(like.device.full((), scalar_value(x), like.dtype), device=like.device)
     return Tensor(x, device=like.device)
 
 

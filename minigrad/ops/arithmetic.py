@@ -6,8 +6,10 @@ operand gets its own op (`AddScalar`, ...) so it never becomes a tensor or a gra
 
 from __future__ import annotations
 
+import math
+
 from minigrad.autograd import Function
-from minigrad.ops._util import as_tensor, grad_like, is_scalar
+from minigrad.ops._util import as_tensor, grad_like, is_scalar, promote_pair, scalar_value
 from minigrad.tensor import Tensor
 
 
@@ -80,7 +82,7 @@ class Pow(_Binary):
     def backward(self, g):
         # d(a^b)/da = b a^(b-1), 0 where b == 0 (also at a == 0, as in PyTorch: the
         # exponent there is swapped for 1 to keep 0 * 0^-1 = nan out);
-        # d(a^b)/db = a^b log(a), taken as 0 where a == 0
+        # d(a^b)/db = a^b log(a), taken as 0 where a == 0 and b >= 0 (as in PyTorch)
         xp = self.xp
         a, b, out = self.saved
         ga = gb = None
@@ -88,8 +90,10 @@ class Pow(_Binary):
             ga = self.to_input(0, g * b * a ** xp.where(b == 0, xp.ones_like(b), b - 1))
         if self.needs_input_grad[1]:
             zero = a == 0
-            log_a = xp.log(xp.where(zero, xp.ones_like(a), a))
-            gb = self.to_input(1, xp.where(zero, xp.zeros_like(out), g * out * log_a))
+            log_a = xp.where(zero, xp.full_like(a, -math.inf),
+                             xp.log(xp.where(zero, xp.ones_like(a), a)))
+            flat = zero & (b >= 0)
+            gb = self.to_input(1, xp.where(flat, xp.zeros_like(out), g * out * log_a))
         return ga, gb
 
 
@@ -186,37 +190,41 @@ class PowScalar(Function):
 
 
 class RPowScalar(Function):
-    """c ** a; d/da = c^a log(c)"""
+    """c ** a; d/da = c^a log(c), taken as 0 where c == 0 and a >= 0 (as in PyTorch:
+    0^a is constant 0, or 1 at a == 0, there)"""
 
     def __init__(self, c):
         self.c = c
 
     def forward(self, a):
-        import math
-
-        out = self.c**a
-        self.log_c = math.log(self.c) if self.c > 0 else float("nan")
-        self.save_for_backward(out)
+        c = self.c
+        out = c**a
+        self.log_c = math.log(c) if c > 0 else math.nan
+        self.save_for_backward(a if c == 0 else out)
         return out
 
     def backward(self, g):
-        (out,) = self.saved
-        return g * out * self.log_c
+        xp = self.xp
+        (saved,) = self.saved
+        if self.c == 0:  # c^a log(c) = inf * -inf for a < 0
+            a = saved
+            return g * xp.where(a >= 0, xp.zeros_like(g), xp.full_like(g, -math.inf))
+        return g * saved * self.log_c
 
 
 def add(a, b) -> Tensor:
     if is_scalar(b):
-        return AddScalar(b)(a)
+        return AddScalar(scalar_value(b))(a)
     if is_scalar(a):
-        return AddScalar(a)(b)
+        return AddScalar(scalar_value(a))(b)
     return Add()(*_tensors(a, b))
 
 
 def sub(a, b) -> Tensor:
     if is_scalar(b):
-        return AddScalar(-b)(a)
+        return AddScalar(-scalar_value(b))(a)
     if is_scalar(a):
-        return RSubScalar(a)(b)
+        return RSubScalar(scalar_value(a))(b)
     return Sub()(*_tensors(a, b))
 
 
@@ -227,17 +235,17 @@ def rsub(a, b) -> Tensor:
 
 def mul(a, b) -> Tensor:
     if is_scalar(b):
-        return MulScalar(b)(a)
+        return MulScalar(scalar_value(b))(a)
     if is_scalar(a):
-        return MulScalar(a)(b)
+        return MulScalar(scalar_value(a))(b)
     return Mul()(*_tensors(a, b))
 
 
 def div(a, b) -> Tensor:
     if is_scalar(b):
-        return DivScalar(b)(a)
+        return DivScalar(scalar_value(b))(a)
     if is_scalar(a):
-        return RDivScalar(a)(b)
+        return RDivScalar(scalar_value(a))(b)
     return Div()(*_tensors(a, b))
 
 
@@ -248,9 +256,9 @@ def rdiv(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:
     if is_scalar(b):
-        return PowScalar(b)(a)
+        return PowScalar(scalar_value(b))(a)
     if is_scalar(a):
-        return RPowScalar(a)(b)
+        return RPowScalar(scalar_value(a))(b)
     return Pow()(*_tensors(a, b))
 
 
@@ -265,5 +273,7 @@ def neg(a: Tensor) -> Tensor:
 
 def _tensors(a, b) -> tuple[Tensor, Tensor]:
     if isinstance(a, Tensor):
-        return a, as_tensor(b, a)
-    return as_tensor(a, b), b
+        b = as_tensor(b, a)
+    else:
+        a = as_tensor(a, b)
+    return promote_pair(a, b)

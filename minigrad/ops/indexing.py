@@ -1,4 +1,5 @@
-"""Indexing: getitem (basic and integer-array indexing), where, masked_fill.
+"""Indexing: getitem (basic and integer-array indexing), where, masked_fill; gather,
+take_along_dim, scatter_add, index_select, index_add.
 
 The backward of getitem writes the gradient back into a zero tensor of the input's
 shape. With integer-array indices the same element can be picked several times, so the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from minigrad.autograd import Function
 from minigrad.backends import dtype_name
-from minigrad.ops._util import as_tensor, grad_like, is_scalar
+from minigrad.ops._util import as_tensor, cast_to, grad_like, is_scalar, normalize_axis
 from minigrad.tensor import Tensor
 
 
@@ -195,3 +196,218 @@ def masked_fill(a: Tensor, mask, value) -> Tensor:
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the "
                          f"tensor's shape {a.shape}")
     return MaskedFill(value)(a, mask)
+
+
+# -- gathering and scattering along a dim (PyTorch's gather / take_along_dim / scatter_add,
+# index_select / index_add) ------------------------------------------------------------
+def _along_key(device, index, dim: int) -> tuple:
+    """The advanced-index key that picks a[i_0, .., index[i], .., i_n] for every position
+    i of `index`: an arange along every other dim (shaped to broadcast), `index` at dim."""
+    xp, ndim = device.xp, index.ndim
+    key = []
+    for d, n in enumerate(index.shape):
+        if d == dim:
+            key.append(index)
+        else:
+            shape = (1,) * d + (n,) + (1,) * (ndim - d - 1)
+            key.append(xp.reshape(device.arange(n), shape))
+    return tuple(key)
+
+
+class Gather(Function):
+    """out[i] = a[i with dim replaced by index[i]]; the backward scatter-adds g there."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def forward(self, a, index):
+        self.in_shape, self.in_dtype = a.shape, a.dtype
+        self.key = _along_key(self.device, index, self.dim)
+        return self.device.gather(a, self.key)
+
+    def backward(self, g):
+        grad = self.device.zeros(self.in_shape, self.in_dtype)
+        self.device.index_add(grad, self.key, g)  # repeated indices accumulate
+        return grad, None
+
+
+class ScatterAdd(Function):
+    """out = a, then out[i with dim replaced by index[i]] += src[i]; d a = g,
+    d src = g gathered at the same places."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def forward(self, a, index, src):
+        xp = self.xp
+        self.key = _along_key(self.device, index, self.dim)
+        self.src_meta = (src.shape, src.dtype)
+        out = xp.asarray(a, copy=True)
+        self.device.index_add(out, self.key, xp.astype(src, a.dtype))
+        return out
+
+    def backward(self, g):
+        gsrc = None
+        if self.needs_input_grad[2]:
+            gsrc = cast_to(self.xp, self.device.gather(g, self.key), self.src_meta[1])
+        return g, None, gsrc
+
+
+class IndexSelect(Function):
+    """out = a.take(index, dim); the backward adds g's slices back at their indices."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def forward(self, a, index):
+        self.in_shape, self.in_dtype = a.shape, a.dtype
+        self.save_for_backward(index)
+        return self.xp.take(a, index, axis=self.dim)
+
+    def backward(self, g):
+        (index,) = self.saved
+        grad = self.device.zeros(self.in_shape, self.in_dtype)
+        self.device.index_add(grad, (slice(None),) * self.dim + (index,), g)
+        return grad, None
+
+
+class IndexAdd(Function):
+    """out = a, then out[.., index[j], ..] += alpha * source[.., j, ..] along dim;
+    d a = g, d source = alpha g.take(index, dim)."""
+
+    def __init__(self, dim: int, alpha):
+        self.dim, self.alpha = dim, alpha
+
+    def forward(self, a, index, source):
+        xp = self.xp
+        self.save_for_backward(index)
+        self.source_dtype = source.dtype
+        out = xp.asarray(a, copy=True)
+        values = xp.astype(source, a.dtype)
+        self.device.index_add(out, (slice(None),) * self.dim + (index,),
+                              values if self.alpha == 1 else values * self.alpha)
+        return out
+
+    def backward(self, g):
+        (index,) = self.saved
+        gsource = None
+        if self.needs_input_grad[2]:
+            gsource = self.xp.take(g, index, axis=self.dim)
+            gsource = cast_to(self.xp, gsource if self.alpha == 1 else gsource * self.alpha,
+                              self.source_dtype)
+        return g, None, gsource
+
+
+def _index_tensor(op: str, a: Tensor, index) -> Tensor:
+    index = index if isinstance(index, Tensor) else Tensor(index, device=a.device)
+    kind = dtype_name(index.dtype)
+    if not kind.startswith(("int", "uint")):
+        raise TypeError(f"{op}: index must be an integer tensor, got {kind}")
+    if index.device is not a.device:
+        raise ValueError(f"{op}: index on {index.device}, input on {a.device}")
+    return index
+
+
+def _dim_of(op: str, a: Tensor, dim: int) -> int:
+    return normalize_axis(op, dim, a.ndim)
+
+
+def _check_along(op: str, a: Tensor, index: Tensor, dim: int, src: Tensor | None = None):
+    if index.ndim != a.ndim:
+        raise ValueError(f"{op}: index has {index.ndim} dims, the input {a.ndim}; they must "
+                         "have the same number of dims")
+    for d, (n, m) in enumerate(zip(index.shape, a.shape)):
+        if d != dim and n > m:
+            raise ValueError(f"{op}: index of shape {index.shape} is larger than the input "
+                             f"{a.shape} in dim {d}")
+    if src is not None and any(n > m for n, m in zip(index.shape, src.shape)):
+        raise ValueError(f"{op}: index of shape {index.shape} is larger than src "
+                         f"{src.shape}")
+    a.device.check_indices(index.data, a.shape[dim], op)
+
+
+def gather(a: Tensor, dim: int, index) -> Tensor:
+    """out[i][j][k] = a[index[i][j][k]][j][k] for dim 0 (and so on), as torch.gather:
+    index has a's number of dims, no larger than a outside `dim`."""
+    index = _index_tensor("gather", a, index)
+    dim = _dim_of("gather", a, dim)
+    _check_along("gather", a, index, dim)
+    return Gather(dim)(a, index)
+
+
+def take_along_dim(a: Tensor, indices, dim: int) -> Tensor:
+    """gather with a and indices broadcast against each other outside `dim`, as
+    torch.take_along_dim (the values of argsort / argmax(keepdim=True) indices)."""
+    indices = _index_tensor("take_along_dim", a, indices)
+    dim = _dim_of("take_along_dim", a, dim)
+    if indices.ndim != a.ndim:
+        raise ValueError(f"take_along_dim: indices have {indices.ndim} dims, the input "
+                         f"{a.ndim}")
+    shape = [max(n, m) for n, m in zip(a.shape, indices.shape)]
+    a_shape, i_shape = list(shape), list(shape)
+    a_shape[dim], i_shape[dim] = a.shape[dim], indices.shape[dim]
+    a = a.expand(tuple(a_shape))
+    indices = Tensor._from_op(a.device.xp.broadcast_to(indices.data, tuple(i_shape)),
+                              a.device, None, 0, False)
+    return gather(a, dim, indices)
+
+
+def scatter_add(a: Tensor, dim: int, index, src: Tensor) -> Tensor:
+    """a with src[i] added at a[index[i] in dim], repeated indices accumulating, as
+    torch.scatter_add (out of place)."""
+    index = _index_tensor("scatter_add", a, index)
+    dim = _dim_of("scatter_add", a, dim)
+    _check_along("scatter_add", a, index, dim, src)
+    if src.shape != index.shape:  # only the part of src that index covers counts
+        src = src[tuple(slice(0, n) for n in index.shape)]
+    return ScatterAdd(dim)(a, index, src)
+
+
+def index_select(a: Tensor, dim: int, index) -> Tensor:
+    """The slices of a at the positions `index` (1-D) along dim, as torch.index_select."""
+    index = _index_tensor("index_select", a, index)
+    dim = _dim_of("index_select", a, dim)
+    if index.ndim != 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+    a.device.check_indices(index.data, a.shape[dim], "index_select")
+    return IndexSelect(dim)(a, index)
+
+
+def index_add(a: Tensor, dim: int, index, source: Tensor, alpha=1) -> Tensor:
+    """a with alpha * source's slices added at the positions `index` (1-D) along dim,
+    repeated positions accumulating, as torch.index_add (out of place)."""
+    index = _index_tensor("index_add", a, index)
+    dim = _dim_of("index_add", a, dim)
+    want = a.shape[:dim] + (index.shape[0] if index.ndim == 1 else -1,) + a.shape[dim + 1:]
+    if index.ndim != 1 or source.shape != want:
+        raise ValueError(f"index_add: index {index.shape} must be 1-D and source "
+                         f"{source.shape} shaped like the input {a.shape} with dim {dim} of "
+                         "the index's length")
+    a.device.check_indices(index.data, a.shape[dim], "index_add")
+    return IndexAdd(dim, alpha)(a, index, source)
+
+
+def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """a[..., start:start + length, ...] along dim, as torch.narrow (start may be
+    negative; the piece must lie inside the dim)."""
+    dim = normalize_axis("narrow", dim, a.ndim)
+    n = a.shape[dim]
+    if start < 0:
+        start += n
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise ValueError(f"narrow: start {start} and length {length} leave dim {dim} of "
+                         f"length {n}")
+    return getitem(a, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def one_hot(indices: Tensor, num_classes: int = -1) -> Tensor:
+    """(...) integer class indices -> (..., num_classes) int64 rows of zeros with a 1 at
+    the index, as F.one_hot (num_classes = -1: the largest index + 1, a host read)."""
+    indices = _index_tensor("one_hot", indices, indices)
+    if num_classes == -1:
+        num_classes = int(indices.amax().item()) + 1 if indices.numel() else 0
+    indices.device.check_indices(indices.data, num_classes, "one_hot")
+    xp = indices.device.xp
+    classes = indices.device.arange(num_classes)  # (C,)
+    hot = xp.astype(xp.expand_dims(indices.data, axis=-1) == classes, indices.device.dtype("int64"))
+    return Tensor._from_op(hot, indices.device, None, 0, False)

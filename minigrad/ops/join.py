@@ -1,9 +1,9 @@
-"""Joining and splitting along an axis: concatenate, stack, split."""
+"""Joining and splitting along a dim: concatenate (cat), stack, split, chunk."""
 
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.ops._util import cast_to, normalize_axis
+from minigrad.ops._util import cast_to, dim_alias, normalize_axis
 from minigrad.tensor import Tensor
 
 
@@ -60,7 +60,8 @@ class Split(Function):
         return self.xp.concat(grads, axis=self.axis)
 
 
-def concatenate(tensors, axis: int = 0) -> Tensor:
+def concatenate(tensors, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    axis = dim_alias("cat", dim, axis, 0)
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
@@ -77,7 +78,8 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
+def stack(tensors, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    axis = dim_alias("stack", dim, axis, 0)
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
@@ -88,9 +90,11 @@ def stack(tensors, axis: int = 0) -> Tensor:
     return Stack(axis)(*tensors)
 
 
-def split(a: Tensor, split_size_or_sections, axis: int = 0) -> tuple:
+def split(a: Tensor, split_size_or_sections, dim: int | None = None, *,
+          axis: int | None = None) -> tuple:
     """Split into pieces of `split_size` (an int; the last may be smaller) or of the
-    given sizes (a list that sums to the axis length), as torch.split does."""
+    given sizes (a list that sums to the dim's length), as torch.split does."""
+    axis = dim_alias("split", dim, axis, 0)
     axis = normalize_axis("split", axis, a.ndim)
     length = a.shape[axis]
     if isinstance(split_size_or_sections, int):
@@ -108,3 +112,12 @@ def split(a: Tensor, split_size_or_sections, axis: int = 0) -> tuple:
         bounds.append(bounds[-1] + s)
     out = Split(bounds, axis)(a)
     return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(a: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """Split into `chunks` pieces of ceil(n / chunks) along dim (the last smaller; fewer
+    pieces when n is small), as torch.chunk."""
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    length = a.shape[normalize_axis("chunk", dim, a.ndim)]
+    return split(a, max(1, -(-length // chunks)), dim)

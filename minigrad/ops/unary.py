@@ -1,9 +1,10 @@
-"""Elementwise math: exp, log, sqrt, sin, cos, abs, clip, maximum, minimum."""
+"""Elementwise math: exp, log, sqrt, rsqrt, square, log1p, expm1, sin, cos, abs, sign,
+clip, maximum, minimum."""
 
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.ops._util import as_tensor, grad_like, is_scalar
+from minigrad.ops._util import as_tensor, grad_like, is_scalar, promote_pair, scalar_value
 from minigrad.tensor import Tensor
 
 
@@ -38,6 +39,61 @@ class Sqrt(Function):
         # d sqrt(a) = 1 / (2 sqrt(a))
         (out,) = self.saved
         return g / (2 * out)
+
+
+class Rsqrt(Function):
+    def forward(self, a):
+        out = 1.0 / self.xp.sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        # d a^(-1/2) = -1/2 a^(-3/2) = -out^3 / 2
+        (out,) = self.saved
+        return g * (-0.5 * out * out * out)
+
+
+class Square(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a * a
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * (2 * a)
+
+
+class Log1p(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.log1p(a)
+
+    def backward(self, g):
+        # d log(1 + a) = 1 / (1 + a)
+        (a,) = self.saved
+        return g / (1 + a)
+
+
+class Expm1(Function):
+    def forward(self, a):
+        out = self.xp.expm1(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        # d (e^a - 1) = e^a = out + 1
+        (out,) = self.saved
+        return g * (out + 1)
+
+
+class Sign(Function):
+    """-1, 0 or 1; piecewise constant, so the gradient is 0 (as in PyTorch)."""
+
+    def forward(self, a):
+        return self.xp.sign(a)
+
+    def backward(self, g):
+        return self.xp.zeros_like(g)
 
 
 class Sin(Function):
@@ -135,6 +191,26 @@ def sqrt(a: Tensor) -> Tensor:
     return Sqrt()(a)
 
 
+def rsqrt(a: Tensor) -> Tensor:
+    return Rsqrt()(a)
+
+
+def square(a: Tensor) -> Tensor:
+    return Square()(a)
+
+
+def log1p(a: Tensor) -> Tensor:
+    return Log1p()(a)
+
+
+def expm1(a: Tensor) -> Tensor:
+    return Expm1()(a)
+
+
+def sign(a: Tensor) -> Tensor:
+    return Sign()(a)
+
+
 def sin(a: Tensor) -> Tensor:
     return Sin()(a)
 
@@ -150,7 +226,8 @@ def abs(a: Tensor) -> Tensor:
 def clip(a: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
-    return Clip(min, max)(a)
+    return Clip(None if min is None else scalar_value(min),
+                None if max is None else scalar_value(max))(a)
 
 
 def maximum(a, b) -> Tensor:
@@ -164,4 +241,4 @@ def minimum(a, b) -> Tensor:
 def _extremum(cls, a, b) -> Tensor:
     if is_scalar(a):
         a, b = b, a
-    return cls()(a, as_tensor(b, a))
+    return cls()(*promote_pair(a, as_tensor(b, a)))

@@ -61,7 +61,7 @@ class Optimizer:
             if not isinstance(p, Tensor) or not p.is_leaf:
                 raise TypeError(f"{name}: can only optimize leaf tensors, got "
                                 f"{type(p).__name__}")
-            if not p.is_floating_point:
+            if not p.is_floating_point():
                 raise TypeError(f"{name}: parameter of dtype "
                                 f"{backends.dtype_name(p.dtype)} is not floating point")
             if id(p) in seen:
@@ -253,8 +253,8 @@ class _Bucket:
 
         for i, p in enumerate(self.params):
             lo = 0
-            while lo < p.size:
-                hi = lo + min(p.size - lo, start + size - offset)
+            while lo < p.numel():
+                hi = lo + min(p.numel() - lo, start + size - offset)
                 segments.append((i, lo, hi))
                 offset += hi - lo
                 lo = hi
@@ -271,7 +271,7 @@ class _Bucket:
         flat = xp.concat([xp.reshape(a, (-1,)) for a in arrays])
         offset = 0
         for p in self.params:
-            n = p.size
+            n = p.numel()
             assign(p, xp.reshape(flat[offset:offset + n], p.shape))
             offset += n
         return flat

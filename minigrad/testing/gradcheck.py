@@ -119,7 +119,7 @@ class _Problem:
             self.leaves[i] = Tensor._from_op(inputs[i].data, inputs[i].device, None, 0, False)
             self.leaves[i].requires_grad = True
         self.out = _as_one_tensor(fn(*self.leaves), "gradcheck")
-        self.out_size = self.out.size
+        self.out_size = self.out.numel()
         self.hosts = {i: inputs[i].numpy().astype(np.float64) for i in checked}
         self.cotangent = self.rng.standard_normal(self.out.shape)
 

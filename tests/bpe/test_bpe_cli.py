@@ -144,3 +144,70 @@ def test_bad_options_are_argparse_errors(argv, capsys):
         main(argv)
     assert info.value.code == 2
     assert "usage: bpe" in capsys.readouterr().err
+
+
+# -- other formats: --from, convert --format ----------------------------------------------
+
+
+def encoded_with(argv, source, capsys):
+    assert main(["encode", *argv, str(source)]) == 0, capsys.readouterr().err
+    return [int(field) for field in capsys.readouterr().out.split()]
+
+
+@pytest.mark.parametrize("target", ["tiktoken", "huggingface", "bpe"])
+def test_convert_then_encode_from_the_converted_file(target, tokenizer_file, corpus_file,
+                                                     tmp_path, capsys):
+    converted = tmp_path / f"converted.{target}"
+    assert main(["convert", str(tokenizer_file), "--format", target, "-o", str(converted)]) == 0
+    options = {"tiktoken": ["--from", "tiktoken", "--pattern", "cl100k"],
+               "huggingface": ["--from", "huggingface"], "bpe": []}[target]
+    expected = bpe.load(tokenizer_file).encode_ordinary(corpus_file.read_text(encoding="utf-8"))
+    assert encoded_with(["-t", str(converted), *options], corpus_file, capsys) == expected
+
+
+def test_gpt2_folder_and_its_errors(tokenizer_file, corpus_file, tmp_path, capsys):
+    from tests.bpe.test_bpe_files import write_gpt2_files
+
+    tokenizer = bpe.load(tokenizer_file)
+    write_gpt2_files(tokenizer, tmp_path, ["<|endoftext|>"])
+    ids = encoded_with(["-t", str(tmp_path), "--from", "gpt2"], corpus_file, capsys)
+    loaded = bpe.Tokenizer.from_gpt2(tmp_path / "encoder.json", tmp_path / "vocab.bpe")
+    assert ids == loaded.encode_ordinary(corpus_file.read_text(encoding="utf-8"))
+    assert main(["stats", "-t", str(tmp_path / "encoder.json"), "--from", "gpt2"]) == 1
+    assert "wants a folder with encoder.json and vocab.bpe" in capsys.readouterr().err
+
+
+def test_sentencepiece_models_encode_decode_and_refuse_conversion(tmp_path, corpus_file, capsys):
+    spm = pytest.importorskip("sentencepiece", reason="the model is trained by sentencepiece")
+    spm.SentencePieceTrainer.train(input=str(corpus_file), model_prefix=str(tmp_path / "m"),
+                                   vocab_size=300, model_type="bpe", minloglevel=2,
+                                   normalization_rule_name="identity")
+    model = tmp_path / "m.model"
+    options = ["-t", str(model), "--from", "sentencepiece"]
+    ids = encoded_with(options, corpus_file, capsys)
+    theirs = spm.SentencePieceProcessor(model_file=str(model))
+    assert ids == theirs.encode(corpus_file.read_text(encoding="utf-8"))
+    assert main(["stats", *options]) == 0
+    assert "kind: SentencePieceTokenizer" in capsys.readouterr().out
+    assert main(["convert", str(model), "--from", "sentencepiece", "--format", "tiktoken",
+                 "-o", str(tmp_path / "x.tiktoken")]) == 1
+    assert "only byte-level BPE tokenizers convert" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("source", "content", "extra", "message"),
+    [
+        ("tiktoken", b"YQ== 0\n", [], "holds no split pattern: give --pattern"),
+        ("tiktoken", b"not base64 at all\n", ["--pattern", "gpt2"], "line 1 is not"),
+        ("huggingface", b"{broken", [], "is not a JSON tokenizer file"),
+        ("huggingface", b'{"model": {"type": "Unigram"}}', [], "model type is 'Unigram'"),
+        ("sentencepiece", b"\x0a\xff\xff", [], "not a supported SentencePiece BPE model"),
+        ("bpe", b"{}", ["--pattern", "gpt2"], "--pattern is for --from tiktoken"),
+    ],
+)
+def test_malformed_files_in_every_format_are_clear_errors(source, content, extra, message,
+                                                          tmp_path, capsys):
+    path = tmp_path / "tokenizer.file"
+    path.write_bytes(content)
+    assert main(["stats", "-t", str(path), "--from", source, *extra]) == 1
+    assert message in capsys.readouterr().err

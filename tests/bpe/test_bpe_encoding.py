@@ -219,3 +219,26 @@ def test_encode_requires_str(tokenizer):
 def test_empty_text_encodes_to_nothing(tokenizer):
     assert tokenizer.encode("") == []
     assert tokenizer.decode([]) == ""
+
+
+@pytest.mark.parametrize("pattern", ["o200k", r"\S+|\s+"])
+def test_encode_file_streams_pieces_that_join_to_encode(pattern, tmp_path, monkeypatch):
+    import bpe.training
+
+    monkeypatch.setattr(bpe.training, "PIECE_CHARS", 50)  # blocks of 50 characters
+    ranks = {bytes([byte]): byte for byte in range(256)} | {b";\n//": 256, b"ab": 257}
+    tokenizer = Tokenizer(ranks, pattern=pattern,
+                          special_tokens={"<s>": 258, "<a\nb>": 259})
+    text = "".join(f"x{n};\n//ab\n<s>\n<a\nb>\nab\r\n" for n in range(40))
+    path = tmp_path / "text.txt"
+    path.write_bytes(text.encode())
+    pieces = list(tokenizer.encode_file(path, allowed_special="all"))
+    assert len(pieces) > 1 if pattern == "o200k" else len(pieces) == 1
+    assert [int(i) for piece in pieces for i in piece] == tokenizer.encode(
+        text, allowed_special="all")
+    with pytest.raises(DisallowedSpecialTokenError, match="<s>"):
+        list(tokenizer.encode_file(path))
+    with pytest.raises(DisallowedSpecialTokenError, match="<a"):
+        list(tokenizer.encode_file(path, allowed_special={"<s>"}))
+    ordinary = list(tokenizer.encode_file(path, disallowed_special=()))
+    assert [int(i) for piece in ordinary for i in piece] == tokenizer.encode_ordinary(text)

@@ -193,6 +193,19 @@ def test_o200k_file_blocks_are_not_cut_before_a_slash_after_punctuation(tmp_path
     assert in_memory[";\n//"] == 10
 
 
+@pytest.mark.parametrize("block", range(8, 20))
+def test_no_cut_inside_a_special_token_that_ends_in_the_next_block(tmp_path, block):
+    text = "".join(f"y{n}\n<a\nb>\nz\n" for n in range(30))
+    path = tmp_path / "text.txt"
+    path.write_bytes(text.encode())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bpe.training, "PIECE_CHARS", block)
+        specials = SpecialTokens({"<a\nb>": 0})
+        pieces = list(read_files([path], SplitPattern.resolve("gpt2"), specials))
+    assert "".join(pieces) == text and len(pieces) > 1
+    assert sum(piece.count("<a\nb>") for piece in pieces) == 30
+
+
 def test_file_blocks_are_never_cut_inside_a_special_token(tmp_path, monkeypatch):
     # "<|a\nb|>" contains a place where the pattern allows a cut; blocks end all around it.
     monkeypatch.setattr(bpe.training, "PIECE_CHARS", 64)

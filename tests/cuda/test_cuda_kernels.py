@@ -168,7 +168,7 @@ def test_attention_matches_the_array_path(kernel_device, shape, causal, dtype):
     rng = np.random.default_rng(tq * d)
     arrays = [rng.standard_normal((b, h, t, d)).astype(dtype) for t in (tq, tk, tk)]
     check_against_array_path(
-        kernel_device, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=causal,
+        kernel_device, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal,
                                                                       scale=0.3),
         arrays, dtype)
 
@@ -186,10 +186,10 @@ def test_attention_declines_masks_dropout_and_head_sizes_past_the_tiles(kernel_d
 
     x = minigrad.randn(1, 1, 5, 4, device=kernel_device, requires_grad=True)
     mask = minigrad.tensor(np.tril(np.ones((5, 5), bool)), device=kernel_device)
-    out = F.scaled_dot_product_attention(x, x, x, mask=mask)
+    out = F.scaled_dot_product_attention(x, x, x, attn_mask=mask)
     out.sum().backward()
     assert out._ctx.kernel is None  # declined: the backward ran the array-API code too
-    causal = F.scaled_dot_product_attention(x, x, x, causal=True)
+    causal = F.scaled_dot_product_attention(x, x, x, is_causal=True)
     np.testing.assert_allclose(out.numpy(), causal.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -199,7 +199,7 @@ def test_a_model_calls_every_fused_kernel(kernel_device, monkeypatch):
         monkeypatch.setitem(kernel_device.fused_ops, name, _Recording(kernel, name, calls))
     x = minigrad.randn(2, 4, 8, device=kernel_device, requires_grad=True)
     h = F.gelu(F.layer_norm(x, (8,))).reshape(2, 1, 4, 8)
-    a = F.scaled_dot_product_attention(h, h, h, causal=True)
+    a = F.scaled_dot_product_attention(h, h, h, is_causal=True)
     F.cross_entropy(a.reshape(8, 8), minigrad.tensor(np.arange(8), device=kernel_device)
                     ).backward()
     assert sorted(calls) == sorted(

@@ -35,8 +35,8 @@ def attend_both(device, tq, tk, mask_kind=None, dropout_p=0.0, causal=True):
         if mask_kind == "bool":
             inputs["mask"] = minigrad.tensor(visible, device=device)
         generator = minigrad.Generator(7, device=device) if dropout_p else None
-        out = op(inputs["q"], inputs["k"], inputs["v"], mask=inputs.get("mask"),
-                 causal=causal, dropout_p=dropout_p, generator=generator)
+        out = op(inputs["q"], inputs["k"], inputs["v"], attn_mask=inputs.get("mask"),
+                 is_causal=causal, dropout_p=dropout_p, generator=generator)
         out.backward(minigrad.tensor(upstream, dtype="float64", device=device))
         grads = [inputs[name].grad.numpy() for name in arrays]
         results.append([out.numpy()] + grads)
@@ -75,7 +75,7 @@ def test_causal_blocks_skip_the_masked_keys():
 def test_attention_without_queries_gives_empty_output_and_zero_key_gradients(device, causal):
     q = minigrad.tensor(np.zeros((2, 0, 4)), device=device, requires_grad=True)
     k = minigrad.tensor(np.ones((2, 3, 4)), device=device, requires_grad=True)
-    out = F.scaled_dot_product_attention(q, k, k, causal=causal)
+    out = F.scaled_dot_product_attention(q, k, k, is_causal=causal)
     assert out.shape == (2, 0, 4)
     out.sum().backward()
     np.testing.assert_array_equal(k.grad.numpy(), np.zeros((2, 3, 4)))

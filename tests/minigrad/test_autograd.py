@@ -244,7 +244,6 @@ def test_hooks_see_and_may_replace_gradients(device):
 MIXED = {
     "add": lambda a, b: a + b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
     "pow": lambda a, b: a**b, "maximum": mg.maximum, "where": lambda a, b: mg.where(a > 1, a, b),
-    "matmul": lambda a, b: a @ b, "rmatmul": lambda a, b: b @ a,
     "concatenate": lambda a, b: mg.concatenate([a, b]), "stack": lambda a, b: mg.stack([a, b]),
 }
 
@@ -258,6 +257,14 @@ def test_mixed_precision_inputs_get_gradients_in_their_own_dtype(device, op):
     out.backward(np.ones(out.shape))
     assert mg.backends.dtype_name(a.grad.dtype) == "float32"
     assert mg.backends.dtype_name(b.grad.dtype) == "float64"
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a @ b, lambda a, b: b @ a], ids=["ab", "ba"])
+def test_matmul_of_mixed_float_dtypes_raises_as_in_pytorch(device, op):
+    a = leaf([[1.5, 2.0], [0.5, 3.0]], device, "float32")
+    b = leaf([[0.5, 1.0], [2.0, 1.5]], device, "float64")
+    with pytest.raises(TypeError, match=r"matmul: .*float(32|64) @ .*float(64|32).*same dtype"):
+        op(a, b)
 
 
 def test_astype_and_device_moves_are_differentiable():

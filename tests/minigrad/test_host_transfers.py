@@ -49,8 +49,9 @@ class SmallModel(nn.Module):
     def forward(self, ids, targets):
         h = self.act(self.hidden(self.norm(self.embed(ids))))
         q = h.reshape(ids.shape[0], 1, ids.shape[1], -1)  # one head: causal attention
-        h = F.scaled_dot_product_attention(q, q, q, causal=True).reshape(h.shape)
-        return F.cross_entropy(self.out(self.dropout(h)), targets)
+        h = F.scaled_dot_product_attention(q, q, q, is_causal=True).reshape(h.shape)
+        logits = self.out(self.dropout(h))  # (B, T, V): one row per position
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 def batches(vocab: int, shape, steps: int):

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 
 # (id, minigrad call, torch call, inputs with ties or kinks)
 CASES = [
-    ("max ties", lambda x: x.max(axis=1), lambda x: x.amax(dim=1),
+    ("amax ties", lambda x: x.amax(dim=1), lambda x: x.amax(dim=1),
      [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]),
     ("max ties over all", lambda x: x.max(), lambda x: x.amax(), [[1.0, 3.0], [3.0, 0.0]]),
-    ("min ties keepdims", lambda x: x.min(axis=0, keepdims=True),
+    ("amin ties keepdims", lambda x: x.amin(axis=0, keepdims=True),
      lambda x: x.amin(dim=0, keepdim=True), [[1.0, 0.0], [1.0, 5.0]]),
     ("relu at 0", mg.relu, torch.relu, [-1.0, 0.0, 2.0]),
     ("abs at 0", mg.abs, torch.abs, [-1.0, 0.0, 2.0]),

@@ -69,7 +69,7 @@ def small_attention(layers=2, heads=3, T=5, B=2):
         k = mg.randn(B, heads, T, 4, generator=gen)
         scores = (q @ k.swapaxes(-1, -2)) * (1 / math.sqrt(4))
         scores = mg.where(causal, scores, -math.inf)
-        weights = (scores - scores.max(axis=-1, keepdims=True)).exp()
+        weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()
         maps.append(weights / weights.sum(axis=-1, keepdims=True))  # (B, H, T, T)
     return maps
 

@@ -18,11 +18,34 @@ from minigrad.nn.functional.gelu import gelu, gelu_composite
 from minigrad.nn.functional.layer_norm import layer_norm, layer_norm_composite
 from minigrad.nn.functional.linear import linear, linear_composite
 from minigrad.nn.functional.log_softmax import log_softmax, log_softmax_composite
+from minigrad.nn.functional.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    kl_div,
+    mse_loss,
+    nll_loss,
+)
+from minigrad.nn.functional.normalize import normalize
+from minigrad.nn.functional.pad import pad
 from minigrad.nn.functional.rms_norm import rms_norm, rms_norm_composite
 from minigrad.nn.functional.softmax import softmax, softmax_composite
-from minigrad.ops.activations import relu, sigmoid, silu, tanh
+from minigrad.ops.activations import (
+    elu,
+    glu,
+    leaky_relu,
+    logsigmoid,
+    relu,
+    sigmoid,
+    silu,
+    softplus,
+    tanh,
+)
+from minigrad.ops.indexing import one_hot
 
 __all__ = [
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "elu", "glu", "kl_div",
+    "leaky_relu", "logsigmoid", "mse_loss", "nll_loss", "normalize", "one_hot", "pad",
+    "softplus",
     "cross_entropy", "cross_entropy_composite", "dropout", "dropout_composite", "embedding",
     "embedding_composite", "gelu", "gelu_composite", "layer_norm", "layer_norm_composite",
     "linear", "linear_composite", "log_softmax", "log_softmax_composite", "relu", "rms_norm",

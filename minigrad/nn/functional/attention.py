@@ -7,7 +7,7 @@ Shapes: q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) with equal leading dims,
     p = softmax(s) over the keys;  a = dropout(p);  out = a v
 
 `bias` is the mask as an additive term: a boolean mask (True = attend) becomes 0 / -inf,
-a float mask is added as given, and `causal=True` adds a cached (Tq, Tk) 0 / -inf
+a float mask is added as given, and `is_causal=True` adds a cached (Tq, Tk) 0 / -inf
 matrix (key j visible to query i when j <= i, top-left aligned as PyTorch's is_causal).
 A query that sees no key at all gets zero output and zero gradients, as in PyTorch.
 
@@ -28,7 +28,11 @@ Backward, written out (no autograd through the softmax), per block, with g = dL/
 rowsum(dp * p) = rowsum(g * out) (FlashAttention's identity: out = a v), Tq Dv products
 instead of Tq Tk. dk and dv sum the blocks' contributions to their leading key rows.
 
-Saved: q * scale, k, v, out, the blocks' p (..., rows, keys) and the boolean dropout mask.
+On a device with several workers (the CPU backend: one per core) the batch is split
+among them (`Device.parallel_map`), each part running the blocks above on its own core.
+
+Saved: q * scale, k, v, out, the blocks' p (..., rows, keys) of each part and the boolean
+dropout mask.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ from minigrad.tensor import Tensor
 # Queries per row block of causal attention: a block computes scores only against the
 # keys its last query sees, so the masked upper triangle is (mostly) never computed.
 QUERY_BLOCK = 64
+# Multiply-adds of q k^T (B H Tq D Tk) from which the batch is split among the device's
+# workers (`Device.parallel_map`: the CPU backend's cores), each part on one BLAS thread.
+PARALLEL_WORK = 1 << 20
 
 
 class ScaledDotProductAttention(FusedFunction):
@@ -77,6 +84,15 @@ class ScaledDotProductAttention(FusedFunction):
             blocks.append((slice(start, stop), min(stop, tk), min(start, tk)))
         return blocks
 
+    def parts(self, q, tk: int) -> list[tuple]:
+        """Index prefixes splitting the first axis (the batch) among the device's workers
+        (`Device.parallel_map`): [()] (no split) for one worker or little work."""
+        n = min(self.device.workers, q.shape[0]) if q.ndim > 2 else 1
+        if n < 2 or math.prod(q.shape) * tk < PARALLEL_WORK:
+            return [()]
+        bounds = [q.shape[0] * i // n for i in range(n + 1)]
+        return [(slice(lo, hi),) for lo, hi in zip(bounds, bounds[1:])]
+
     def array_forward(self, q, k, v, *mask):
         xp, device = self.xp, self.device
         tq, tk = q.shape[-2], k.shape[-2]
@@ -91,62 +107,88 @@ class ScaledDotProductAttention(FusedFunction):
             keep = draw_keep_mask(self.generator, scores_shape, q.dtype, self.dropout_p)
         causal = (causal_bias(device, tq, tk, backends.dtype_name(q.dtype)) if self.causal
                   else None)  # (Tq, Tk) 0 / -inf
-        probs, outs = [], []
-        for rows, key_end, diagonal in self.row_blocks(tq, tk):
-            keys = slice(0, key_end)
-            s = device.matmul(q_scaled[..., rows, :],
-                              xp.matrix_transpose(k[..., keys, :]))  # (..., rows, keys)
-            if bias is not None:
-                s += bias[..., rows, keys]
-            if causal is not None and diagonal < key_end:  # masked keys: diagonal block
-                s[..., diagonal:key_end] += causal[rows, diagonal:key_end]
-            p = softmax_rows(device, s)
-            probs.append(p)
-            attn = p if keep is None else apply_keep_mask(
-                xp, p, keep[..., rows, keys], keep_scale(self.dropout_p))
-            outs.append(device.matmul(attn, v[..., keys, :]))  # (..., rows, Dv)
-        out = outs[0] if len(outs) == 1 else xp.concat(outs, axis=-2)  # (..., Tq, Dv)
-        self.save_for_backward(q_scaled, k, v, out, tuple(probs), keep)
+        blocks, parts = self.row_blocks(tq, tk), self.parts(q, tk)
+        # Several blocks or parts write their rows into one output; one block is the output.
+        out = (device.empty(q.shape[:-1] + v.shape[-1:], q.dtype)
+               if len(blocks) > 1 or len(parts) > 1 else None)
+
+        def forward_part(part):  # the batch rows `part` (all of them for ())
+            at = (*part, ...)
+            qp, kp, vp = q_scaled[at], k[at], v[at]
+            probs = []
+            for rows, key_end, diagonal in blocks:
+                keys = slice(0, key_end)
+                s = device.matmul(qp[..., rows, :],
+                                  xp.matrix_transpose(kp[..., keys, :]))  # (..., rows, keys)
+                if bias is not None:
+                    s += bias[at][..., rows, keys]
+                if causal is not None and diagonal < key_end:  # masked keys: diagonal block
+                    s[..., diagonal:key_end] += causal[rows, diagonal:key_end]
+                p = softmax_rows(device, s)
+                probs.append(p)
+                attn = p if keep is None else apply_keep_mask(
+                    xp, p, keep[at][..., rows, keys], keep_scale(self.dropout_p))
+                rows_out = device.matmul(attn, vp[..., keys, :])  # (..., rows, Dv)
+                if out is None:
+                    return (p,), rows_out
+                out[(*part, ..., rows, slice(None))] = rows_out
+            return tuple(probs), None
+
+        results = device.parallel_map(forward_part, parts)
+        out = results[0][1] if out is None else out  # (..., Tq, Dv)
+        self.save_for_backward(q_scaled, k, v, out, tuple(r[0] for r in results), keep)
         return out
 
     def array_backward(self, g):
         xp, device, need = self.xp, self.device, self.needs_input_grad
-        q_scaled, k, v, out, probs, keep = self.saved
+        q_scaled, k, v, out, part_probs, keep = self.saved
         tq, tk = q_scaled.shape[-2], k.shape[-2]
         dropout_scale = keep_scale(self.dropout_p)
         want_scores = need[0] or need[1] or any(need[3:])
-        # rowsum(dp * p) = rowsum(g * out): Tq Dv products instead of Tq Tk
-        g_dot_out = dot_axis(xp, g, out, -1) if want_scores else None  # (..., Tq, 1)
-        dq_rows, dk, dv = [], None, None
         dmask = device.zeros(out.shape[:-1] + (tk,), out.dtype) if any(need[3:]) else None
-        # The last block sees the most keys: it starts dk and dv, the others add to them.
-        blocks = list(zip(self.row_blocks(tq, tk), probs, strict=True))
-        for (rows, key_end, _), p in reversed(blocks):
-            keys = slice(0, key_end)
-            g_rows = g[..., rows, :]  # (..., rows, Dv)
-            block_keep = None if keep is None else keep[..., rows, keys]
-            if need[2]:
-                attn = p if keep is None else apply_keep_mask(xp, p, block_keep, dropout_scale)
-                dv = add_to_leading_rows(device, dv, device.matmul(xp.matrix_transpose(attn),
-                                                                   g_rows), v.shape)
-            if not want_scores:
-                continue
-            ds = device.matmul(g_rows, xp.matrix_transpose(v[..., keys, :]))  # dL/da
-            if block_keep is not None:
-                ds = apply_keep_mask(xp, ds, block_keep, dropout_scale)  # dL/dp
-            ds -= g_dot_out[..., rows, :]
-            ds *= p  # dL/ds = p (dp - rowsum(dp p))
+        parts = self.parts(q_scaled, tk)
+
+        def backward_part(part_and_probs):  # the forward's parts, with their probabilities
+            part, probs = part_and_probs
+            at = (*part, ...)
+            qp, kp, vp, gp = q_scaled[at], k[at], v[at], g[at]
+            # rowsum(dp * p) = rowsum(g * out): Tq Dv products instead of Tq Tk
+            g_dot_out = dot_axis(xp, gp, out[at], -1) if want_scores else None  # (.., Tq, 1)
+            dq_rows, dk, dv = [], None, None
+            # The last block sees the most keys: it starts dk and dv, the others add to them.
+            blocks = list(zip(self.row_blocks(tq, tk), probs, strict=True))
+            for (rows, key_end, _), p in reversed(blocks):
+                keys = slice(0, key_end)
+                g_rows = gp[..., rows, :]  # (..., rows, Dv)
+                block_keep = None if keep is None else keep[at][..., rows, keys]
+                if need[2]:
+                    attn = p if keep is None else apply_keep_mask(xp, p, block_keep,
+                                                                  dropout_scale)
+                    dv = add_to_leading_rows(device, dv, device.matmul(
+                        xp.matrix_transpose(attn), g_rows), vp.shape)
+                if not want_scores:
+                    continue
+                ds = device.matmul(g_rows, xp.matrix_transpose(vp[..., keys, :]))  # dL/da
+                if block_keep is not None:
+                    ds = apply_keep_mask(xp, ds, block_keep, dropout_scale)  # dL/dp
+                ds -= g_dot_out[..., rows, :]
+                ds *= p  # dL/ds = p (dp - rowsum(dp p))
+                if need[0]:
+                    dq_rows.append(device.matmul(ds, kp[..., keys, :]))  # (..., rows, D)
+                if need[1]:
+                    dk = add_to_leading_rows(device, dk, device.matmul(
+                        xp.matrix_transpose(ds), qp[..., rows, :]), kp.shape)
+                if dmask is not None:
+                    dmask[(*part, ..., rows, keys)] = ds
+            dq = None
             if need[0]:
-                dq_rows.append(device.matmul(ds, k[..., keys, :]))  # (..., rows, D)
-            if need[1]:
-                dk = add_to_leading_rows(device, dk, device.matmul(xp.matrix_transpose(ds),
-                                                                   q_scaled[..., rows, :]), k.shape)
-            if dmask is not None:
-                dmask[..., rows, keys] = ds
-        dq = None
-        if need[0]:
-            dq = dq_rows[0] if len(dq_rows) == 1 else xp.concat(dq_rows[::-1], axis=-2)
-            dq *= self.scale  # dk has it already: q_scaled = q * scale
+                dq = dq_rows[0] if len(dq_rows) == 1 else xp.concat(dq_rows[::-1], axis=-2)
+                dq *= self.scale  # dk has it already: q_scaled = q * scale
+            return dq, dk, dv
+
+        results = device.parallel_map(backward_part, zip(parts, part_probs, strict=True))
+        dq, dk, dv = (None if r[0] is None else r[0] if len(r) == 1 else xp.concat(r, axis=0)
+                      for r in zip(*results))  # the parts' batch rows, in order
         if len(need) == 3:
             return dq, dk, dv
         return dq, dk, dv, None if dmask is None else sum_to(xp, dmask, self.mask_shape)
@@ -165,8 +207,10 @@ def add_to_leading_rows(device, total, part, shape):
 
 def softmax_rows(device, s):
     """Softmax over the last axis, in place on the scores `s` (consumed): a row that is
-    all -inf (a query that sees no key) becomes zeros."""
+    all -inf (a query that sees no key, also when there are no keys) becomes zeros."""
     xp = device.xp
+    if s.shape[-1] == 0:
+        return s  # no keys: p @ v gives the zero output
     row_max = xp.max(s, axis=-1, keepdims=True)  # (..., rows, 1)
     s -= xp.where(row_max == -math.inf, 0.0, row_max)  # a fully masked row stays -inf
     p = xp.exp(s)  # 0 where masked
@@ -201,40 +245,60 @@ def causal_bias(device, tq: int, tk: int, dtype: str):
                            device.full((tq, tk), -math.inf, dtype))
 
 
-def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
-                                 causal: bool = False, dropout_p: float = 0.0,
-                                 scale: float | None = None,
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False, *,
                                  generator: Generator | None = None) -> Tensor:
-    """Attention of queries q over keys k and values v (see the module docstring).
+    """Attention of queries q over keys k and values v, with PyTorch's arguments (see the
+    module docstring).
 
-    mask: boolean (True = attend) or additive float, broadcastable to (..., Tq, Tk);
-    may be combined with `causal`. dropout_p: dropout on the attention weights (pass 0
-    in evaluation). scale: defaults to 1 / sqrt(D).
+    attn_mask: boolean (True = attend) or additive float, broadcastable to (..., Tq, Tk);
+    unlike PyTorch it may be combined with `is_causal`. dropout_p: dropout on the
+    attention weights (pass 0 in evaluation), drawn from `generator`. scale: defaults to
+    1 / sqrt(D). enable_gqa: k and v may have fewer heads (dim -3) than q, a divisor of
+    q's; each key head then serves a group of query heads.
     """
-    scale, generator = _check_arguments("scaled_dot_product_attention", q, k, v, mask,
+    k, v = _grouped(q, k, v, enable_gqa)
+    scale, generator = _check_arguments("scaled_dot_product_attention", q, k, v, attn_mask,
                                         dropout_p, scale, generator)
-    fn = ScaledDotProductAttention(scale, causal, float(dropout_p), generator)
-    return fn(q, k, v) if mask is None else fn(q, k, v, mask)
+    fn = ScaledDotProductAttention(scale, is_causal, float(dropout_p), generator)
+    return fn(q, k, v) if attn_mask is None else fn(q, k, v, attn_mask)
 
 
 def scaled_dot_product_attention_composite(q: Tensor, k: Tensor, v: Tensor,
-                                           mask: Tensor | None = None, causal: bool = False,
-                                           dropout_p: float = 0.0, scale: float | None = None,
+                                           attn_mask: Tensor | None = None,
+                                           dropout_p: float = 0.0, is_causal: bool = False,
+                                           scale: float | None = None,
+                                           enable_gqa: bool = False, *,
                                            generator: Generator | None = None) -> Tensor:
     """The same from primitive ops and the composite softmax and dropout. (A query that
     sees no key gives nan here: the plain softmax of an all -inf row.)"""
+    k, v = _grouped(q, k, v, enable_gqa)
     scale, generator = _check_arguments("scaled_dot_product_attention_composite", q, k, v,
-                                        mask, dropout_p, scale, generator)
+                                        attn_mask, dropout_p, scale, generator)
     scores = (q @ k.mT) * scale  # (..., Tq, Tk)
-    if mask is not None:
-        is_bool = mask.dtype == mask.device.dtype("bool")
-        scores = where(mask, scores, -math.inf) if is_bool else scores + mask
-    if causal:
+    if attn_mask is not None:
+        is_bool = attn_mask.dtype == attn_mask.device.dtype("bool")
+        scores = where(attn_mask, scores, -math.inf) if is_bool else scores + attn_mask
+    if is_causal:
         scores = where(Tensor(causal_mask(q.device, *scores.shape[-2:])), scores, -math.inf)
     attn = softmax_composite(scores, axis=-1)
     if dropout_p:
         attn = dropout_composite(attn, dropout_p, generator=generator)
     return attn @ v
+
+
+def _grouped(q, k, v, enable_gqa: bool):
+    """k and v with their heads (dim -3) repeated to q's number under enable_gqa."""
+    if not enable_gqa or q.ndim < 3 or k.ndim != q.ndim or k.shape[-3] == q.shape[-3]:
+        return k, v
+    heads, kv_heads = q.shape[-3], k.shape[-3]
+    if kv_heads == 0 or heads % kv_heads or v.shape[-3] != kv_heads:
+        raise ValueError(f"scaled_dot_product_attention: enable_gqa needs q's {heads} heads "
+                         f"to be a multiple of k's and v's ({kv_heads}, {v.shape[-3]})")
+    group = heads // kv_heads
+    return k.repeat_interleave(group, dim=-3), v.repeat_interleave(group, dim=-3)
 
 
 def _check_arguments(op, q, k, v, mask, dropout_p, scale, generator):

@@ -15,11 +15,15 @@ import math
 
 from minigrad.nn.functional._checks import check_floating, check_integer
 from minigrad.nn.functional._fused import FusedFunction
+from minigrad.ops.indexing import where
 from minigrad.tensor import Tensor
 
 
 class Embedding(FusedFunction):
     name = "embedding"
+
+    def __init__(self, padding_idx: int | None = None):
+        self.padding_idx = padding_idx
 
     def array_forward(self, ids, weight):
         xp = self.xp
@@ -35,22 +39,30 @@ class Embedding(FusedFunction):
         shape, dtype = self.weight_meta
         dweight = self.device.zeros(shape, dtype)
         self.device.index_add(dweight, flat, self.xp.reshape(g, (flat.shape[0], shape[1])))
+        if self.padding_idx is not None:
+            dweight[self.padding_idx, ...] = 0  # the padding row is never learned
         return None, dweight
 
 
-def embedding(ids: Tensor, weight: Tensor) -> Tensor:
-    """weight[ids]: ids an integer tensor of any shape, weight (V, D) -> (*ids.shape, D)."""
-    _check_arguments("embedding", ids, weight)
-    return Embedding()(ids, weight)
+def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """weight[ids]: ids an integer tensor of any shape, weight (V, D) -> (*ids.shape, D).
+    The row `padding_idx` (if given) gets no gradient, as in PyTorch."""
+    padding_idx = _check_arguments("embedding", ids, weight, padding_idx)
+    return Embedding(padding_idx)(ids, weight)
 
 
-def embedding_composite(ids: Tensor, weight: Tensor) -> Tensor:
-    """The same as plain integer-array indexing (whose backward also scatter-adds)."""
-    _check_arguments("embedding_composite", ids, weight)
-    return weight[ids]
+def embedding_composite(ids: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """The same as plain integer-array indexing (whose backward also scatter-adds); the
+    padding positions take their row detached."""
+    padding_idx = _check_arguments("embedding_composite", ids, weight, padding_idx)
+    out = weight[ids]
+    if padding_idx is None:
+        return out
+    return where((ids != padding_idx).unsqueeze(-1), out, out.detach())
 
 
-def _check_arguments(op: str, ids: Tensor, weight: Tensor) -> None:
+def _check_arguments(op: str, ids: Tensor, weight: Tensor, padding_idx) -> int | None:
+    """padding_idx as a non-negative row (or None), after checking the arguments."""
     check_integer(op, "ids", ids)
     check_floating(op, weight=weight)
     if weight.ndim != 2:
@@ -58,3 +70,9 @@ def _check_arguments(op: str, ids: Tensor, weight: Tensor) -> None:
                          f"{weight.shape}")
     if ids.device is not weight.device:
         raise ValueError(f"{op}: ids on {ids.device}, weight on {weight.device}")
+    if padding_idx is None:
+        return None
+    vocab = weight.shape[0]
+    if not -vocab <= padding_idx < vocab:
+        raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for {vocab} rows")
+    return padding_idx % vocab

@@ -29,12 +29,14 @@ class LayerNorm(FusedFunction):
                  has_bias: bool):
         self.normalized_shape, self.eps = normalized_shape, eps
         self.size = math.prod(normalized_shape)
+        self.inv_size = 1.0 / self.size if self.size else 0.0  # no elements: empty rows
         self.has_weight, self.has_bias = has_weight, has_bias
 
     def array_forward(self, x, *params):
         xp, device = self.xp, self.device
-        x2 = xp.reshape(x, (-1, self.size))  # (N, D)
-        inv_size = 1.0 / self.size
+        rows = math.prod(x.shape[:x.ndim - len(self.normalized_shape)])
+        x2 = xp.reshape(x, (rows, self.size))  # (N, D)
+        inv_size = self.inv_size
         mean = sum_last(device, x2) * inv_size  # (N, 1)
         y = x2 - mean  # (N, D): x - mu, then xhat, then the output
         rstd = 1.0 / xp.sqrt(dot_axis(xp, y, y, 1) * inv_size + self.eps)  # (N, 1)
@@ -59,7 +61,7 @@ class LayerNorm(FusedFunction):
             grads[-1] = xp.reshape(xp.sum(g2, axis=0), self.normalized_shape)
         if need[0]:
             gx = g2 * xp.reshape(weight, (self.size,)) if self.has_weight else g2
-            inv_size = 1.0 / self.size
+            inv_size = self.inv_size
             xhat *= dot_axis(xp, gx, xhat, 1) * inv_size  # xhat mean(gx xhat)
             dx = gx - sum_last(device, gx) * inv_size  # gx - mean(gx), a new array
             dx -= xhat
@@ -86,7 +88,7 @@ def layer_norm_composite(x: Tensor, normalized_shape, weight: Tensor | None = No
                                    weight=weight, bias=bias)
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     centered = x - x.mean(axis=axes, keepdims=True)
-    y = centered / (x.var(axis=axes, keepdims=True) + eps).sqrt()
+    y = centered / (x.var(dim=axes, keepdim=True, correction=0) + eps).sqrt()
     if weight is not None:
         y = y * weight
     if bias is not None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from minigrad.nn.functional._checks import check_axis, check_floating
 from minigrad.nn.functional._fused import FusedFunction
 from minigrad.nn.functional._reduce import sum_axis
+from minigrad.nn.functional.softmax import shifted_by_max
+from minigrad.ops._util import dim_alias
 from minigrad.tensor import Tensor
 
 
@@ -28,6 +30,10 @@ class LogSoftmax(FusedFunction):
 
     def array_forward(self, x):
         xp = self.xp
+        if x.shape[self.axis] == 0:  # over no elements: an empty result
+            y = xp.zeros_like(x)
+            self.save_for_backward(y, sum_axis(self.device, y, self.axis))
+            return y
         y = x - xp.max(x, axis=self.axis, keepdims=True)
         e = xp.exp(y)
         total = sum_axis(self.device, e, self.axis)
@@ -42,13 +48,14 @@ class LogSoftmax(FusedFunction):
         return dx
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+def log_softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """log(softmax(x)) along `axis`, computed without forming softmax (no log(0))."""
+    axis = dim_alias("log_softmax", dim, axis, -1)  # PyTorch's dim, or NumPy's axis
     check_floating("log_softmax", x=x)
     return LogSoftmax(check_axis("log_softmax", x, axis))(x)
 
 
 def log_softmax_composite(x: Tensor, axis: int = -1) -> Tensor:
     """The same from primitive ops: x - m - log(sum(exp(x - m))), m the detached row max."""
-    shifted = x - x.max(axis=axis, keepdims=True).detach()
+    shifted = shifted_by_max(x, axis)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()

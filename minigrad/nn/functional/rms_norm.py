@@ -25,12 +25,14 @@ class RmsNorm(FusedFunction):
     def __init__(self, normalized_shape: tuple, eps: float, has_weight: bool):
         self.normalized_shape, self.eps = normalized_shape, eps
         self.size = math.prod(normalized_shape)
+        self.inv_size = 1.0 / self.size if self.size else 0.0  # no elements: empty rows
         self.has_weight = has_weight
 
     def array_forward(self, x, *params):
         xp = self.xp
-        x2 = xp.reshape(x, (-1, self.size))  # (N, D)
-        r = 1.0 / xp.sqrt(dot_axis(xp, x2, x2, 1) * (1.0 / self.size) + self.eps)  # (N, 1)
+        rows = math.prod(x.shape[:x.ndim - len(self.normalized_shape)])
+        x2 = xp.reshape(x, (rows, self.size))  # (N, D)
+        r = 1.0 / xp.sqrt(dot_axis(xp, x2, x2, 1) * self.inv_size + self.eps)  # (N, 1)
         y = x2 * r
         if self.has_weight:
             y *= xp.reshape(params[0], (self.size,))
@@ -47,7 +49,7 @@ class RmsNorm(FusedFunction):
             grads[1] = xp.reshape(xp.sum(g2 * xhat, axis=0), self.normalized_shape)
         if need[0]:
             gx = g2 * xp.reshape(weight, (self.size,)) if self.has_weight else g2
-            xhat *= dot_axis(xp, gx, xhat, 1) * (1.0 / self.size)  # xhat mean(gx xhat)
+            xhat *= dot_axis(xp, gx, xhat, 1) * self.inv_size  # xhat mean(gx xhat)
             dx = gx - xhat
             dx *= r
             grads[0] = xp.reshape(dx, g.shape)

@@ -1,0 +1,192 @@
+"""Fine-tuning run folders: where a fine-tuning starts, and loading one back.
+
+A fine-tuning run folder is a training run folder (`gpt.files`) whose config.json also
+holds a "finetune" section: the kind (instruct, dpo), the starting model (`from`), the
+prompt template, the data options and the LoRA settings (None for full fine-tuning). Its
+checkpoint holds every weight, adapters included (so --resume needs nothing else); a
+LoRA run also writes the adapters alone (ADAPTERS_FILE).
+
+The starting model (`--from`) is a run folder (pretraining or fine-tuning; a LoRA run's
+adapters are merged in) or a Hugging Face GPT-2 / Llama checkpoint (`gpt.pretrained`),
+whose folder must hold GPT-2 tokenizer files (vocab.json and merges.txt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpe
+import minigrad
+from gpt.files import ADAPTERS_FILE, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+from gpt.finetune.examples import read_records, split_records
+from gpt.finetune.lora_options import apply_lora
+from gpt.finetune.templates import CHATML, add_special_tokens, records_template
+from gpt.model import GPT, GPTConfig
+from gpt.run import load_tokenizer, load_trained_model
+from gpt.train import TrainConfig
+from gpt.validation import config_from_dict
+from minigrad import io
+from minigrad.io import atomic
+from minigrad.nn import lora
+
+
+def read_config(run_dir) -> dict:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_finetune_config(run_dir, kind: str) -> tuple[dict, TrainConfig]:
+    """The config of a `finetune KIND` run folder (ValueError for any other folder), and
+    its TrainConfig."""
+    config = read_config(run_dir)
+    if config.get("finetune", {}).get("kind") != kind:
+        raise ValueError(f"{run_dir} is not a `finetune {kind}` run folder")
+    return config, config_from_dict(TrainConfig, config["train"], "config.json, key 'train'")
+
+
+def write_config(run_dir, model: GPTConfig, train: TrainConfig, data, finetune: dict) -> None:
+    atomic.write_json(Path(run_dir) / CONFIG_FILE,
+                      {"model": model.to_dict(), "train": train.to_dict(), "data": str(data),
+                       "finetune": finetune})
+
+
+def load_start(spec: str, device="cpu"):
+    """(model, tokenizer, added special tokens) to fine-tune from `spec`: a run folder or a
+    Hugging Face checkpoint. The model is plain (adapters merged), with the chat special
+    tokens in its vocabulary."""
+    path = Path(spec)
+    if path.is_dir() and not (path / CONFIG_FILE).is_file():
+        raise ValueError(f"--from {spec}: neither a run folder nor a Hugging Face checkpoint "
+                         f"(no {CONFIG_FILE})")
+    if (path / CONFIG_FILE).is_file() and "model" in read_config(path):
+        if "finetune" in read_config(path):
+            model, tokenizer, _ = load_finetuned(path, device)
+            if lora.lora_modules(model):
+                lora.remove_lora(model)
+        else:
+            model, tokenizer = load_trained_model(path, device), load_tokenizer(path)
+    else:
+        from gpt.pretrained import load_pretrained, resolve_model_folder
+
+        folder = resolve_model_folder(spec)
+        vocab, merges = folder / "vocab.json", folder / "merges.txt"
+        if not (vocab.is_file() and merges.is_file()):
+            raise ValueError(f"--from {spec}: the checkpoint has no GPT-2 tokenizer files "
+                             "(vocab.json, merges.txt) to fine-tune with")
+        model = load_pretrained(folder, device=device)
+        tokenizer = bpe.Tokenizer.from_gpt2(vocab, merges)
+    tokenizer, model, added = add_special_tokens(tokenizer, model)
+    model.requires_grad_(True)
+    return model, tokenizer, added
+
+
+def load_finetuned(run_dir, device="cpu", merge: bool = True):
+    """(model in eval mode, tokenizer, template) of a fine-tuning run's latest checkpoint;
+    LoRA adapters are merged into the weights unless merge=False."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    finetune = config.get("finetune")
+    if finetune is None:
+        raise ValueError(f"{run_dir} is not a fine-tuning run (its config has no 'finetune' "
+                         "section); fine-tune it with `python -m gpt finetune instruct`")
+    weights = run_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"{run_dir} has no weights yet ({WEIGHTS_FILE})")
+    model = build_model(config, device)
+    model.load_state_dict(io.load_safetensors(weights, device=device))
+    if merge and lora.lora_modules(model):
+        lora.merge_lora(model)
+    tokenizer = bpe.load(run_dir / TOKENIZER_FILE)
+    return model.eval(), tokenizer, finetune.get("template", CHATML)
+
+
+def build_model(config: dict, device="cpu") -> GPT:
+    """The run's architecture (adapters included), with fresh weights: load a checkpoint
+    into it."""
+    model = GPT(config_from_dict(GPTConfig, config["model"], "config.json, key 'model'"))
+    model.to(device)
+    apply_lora(model, config["finetune"].get("lora"))
+    return model
+
+
+def start_or_resume(run_dir, kind: str, *, resume: bool, start: str | None, data,
+                    train: TrainConfig, options: dict, lora_settings: dict | None,
+                    template: str, stream=None):
+    """(model, tokenizer, config) for a fine-tuning run in `run_dir`.
+
+    Fresh: the starting model (`load_start`) with the LoRA adapters asked for, and the
+    run folder's tokenizer and config written. Resumed: the run's own architecture and
+    tokenizer (load its checkpoint next); `train` may change only the device."""
+    run_dir = Path(run_dir)
+    if resume:
+        config, _ = read_finetune_config(run_dir, kind)
+        model = build_model(config, train.device)
+        return model, bpe.load(run_dir / TOKENIZER_FILE), config
+    if start is None:
+        raise ValueError(f"finetune {kind}: --from RUN_OR_CHECKPOINT is required")
+    model, tokenizer, added = load_start(start, train.device)
+    report = apply_lora(model, lora_settings, train.seed)
+    say = (lambda text: print(text, file=stream, flush=True))
+    if added:
+        say(f"added special tokens {', '.join(added)}: vocabulary {model.config.vocab_size:,}")
+    say(str(report) if report else f"full fine-tuning: {model.num_parameters():,} parameters")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    finetune = {"kind": kind, "from": str(start), "template": template, "options": options,
+                "lora": lora_settings}
+    tokenizer.save(run_dir / TOKENIZER_FILE)
+    write_config(run_dir, model.config, train, data, finetune)
+    minigrad.manual_seed(train.seed)  # the dropout stream (a resume restores it)
+    return model, tokenizer, read_config(run_dir)
+
+
+def save_adapters_if_any(model, run_dir) -> Path | None:
+    """A LoRA run's adapters alone, beside its checkpoint."""
+    if not lora.lora_modules(model):
+        return None
+    path = Path(run_dir) / ADAPTERS_FILE
+    lora.save_adapters(model, path)
+    return path
+
+
+@dataclass
+class FinetuneRun:
+    """A fine-tuning run opened by `open_run`: its folder, config and model, ready to train."""
+
+    run_dir: Path
+    config: dict
+    model: GPT
+    tokenizer: object
+    train: TrainConfig
+    options: object  # the stage's options dataclass
+    start: str
+    splits: dict  # "train", "val", "test" -> records
+
+
+def open_run(run_dir, kind: str, options_cls, *, data, start, train: TrainConfig | None,
+             options, lora_settings: dict | None, resume: bool, stream=None) -> FinetuneRun:
+    """Start a `finetune KIND` run in `run_dir`, or reopen it to resume (its saved data,
+    starting model, options and training settings; a `train` given changes only the
+    device): the records read and split, the model and tokenizer (`start_or_resume`)."""
+    run_dir = Path(run_dir)
+    if resume:
+        saved, saved_train = read_finetune_config(run_dir, kind)
+        options = options_cls(**saved["finetune"]["options"])
+        data, start = saved["data"], saved["finetune"]["from"]
+        train = saved_train if train is None else dataclasses.replace(saved_train,
+                                                                      device=train.device)
+    train = train or TrainConfig()
+    options = options or options_cls()
+    if data is None:
+        raise ValueError(f"finetune {kind}: --data FILE is required")
+    records = read_records(data)
+    splits = split_records(records, options.val_fraction, options.test_fraction)
+    model, tokenizer, config = start_or_resume(
+        run_dir, kind, resume=resume, start=start, data=data, train=train,
+        options=dataclasses.asdict(options), lora_settings=lora_settings,
+        template=records_template(records), stream=stream)
+    return FinetuneRun(run_dir, config, model, tokenizer, train, options, start, splits)

@@ -1,0 +1,144 @@
+"""Reading Hugging Face tokenizer.json files: models that `tokenizers` itself trained."""
+
+import json
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bpe import Tokenizer
+from bpe.corpus import builtin_corpus
+
+tokenizers = pytest.importorskip("tokenizers", reason="the files are written by tokenizers")
+
+SPECIALS = ["<|endoftext|>", "<pad>"]
+ADDED = ["hello world", "<tool>"]
+
+
+def generated_text(seed, size):
+    """Prose from the corpus mixed with other scripts, digits, emoji and line ends."""
+    rng = random.Random(seed)
+    corpus = builtin_corpus()
+    extras = ["中文字", "Ελληνικά", "😀👍🏽", " 12345", "\r\n", "  \t", "naïve", "'LL", "<tool>"]
+    parts = []
+    while sum(map(len, parts)) < size:
+        start = rng.randrange(len(corpus) - 200)
+        parts += [corpus[start : start + rng.randrange(20, 200)], rng.choice(extras)]
+    return "".join(parts)
+
+
+def train_with_tokenizers(pre_tokenizer, path):
+    """Train a byte-level BPE with tokenizers' BpeTrainer, add tokens, save tokenizer.json."""
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    model = tokenizers.Tokenizer(models.BPE())
+    model.pre_tokenizer = pre_tokenizer
+    model.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1500, special_tokens=SPECIALS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    model.train_from_iterator([generated_text(0, 150_000)], trainer)
+    model.add_tokens(ADDED[:1])
+    model.add_special_tokens(ADDED[1:])
+    model.save(str(path))
+    return model
+
+
+def byte_level():
+    return tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+
+
+def split_then_byte_level():
+    from tokenizers import Regex, pre_tokenizers
+
+    from bpe import SplitPattern
+
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(SplitPattern.resolve("cl100k").oniguruma_source), "isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+
+
+@pytest.fixture(scope="module", params=["ByteLevel", "Split+ByteLevel"])
+def pair(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("hf") / "tokenizer.json"
+    pre_tokenizer = byte_level() if request.param == "ByteLevel" else split_then_byte_level()
+    theirs = train_with_tokenizers(pre_tokenizer, path)
+    return Tokenizer.from_huggingface(path), theirs, path
+
+
+def test_imported_model_has_the_same_vocabulary(pair):
+    ours, theirs, _ = pair
+    assert ours.vocab_size == theirs.get_vocab_size()
+    assert ours.special_tokens == {token: theirs.token_to_id(token) for token in SPECIALS + ADDED}
+    expected = "gpt2" if theirs.pre_tokenizer.__class__.__name__ == "ByteLevel" else "cl100k"
+    assert ours.pattern.name == expected
+
+
+def test_ids_are_those_of_tokenizers_on_new_text(pair):
+    ours, theirs, _ = pair
+    text = generated_text(1, 200_000) + "".join(SPECIALS + ADDED)
+    ids = ours.encode(text, allowed_special="all")
+    assert ids == theirs.encode(text).ids
+    assert ours.decode(ids) == theirs.decode(ids, skip_special_tokens=False) == text
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.sampled_from(SPECIALS + ADDED + ["a", " b", "\n", "é", "1"])
+                     | st.text(max_size=8), max_size=20).map("".join))
+def test_ids_are_those_of_tokenizers_on_generated_text(pair, text):
+    ours, theirs, _ = pair
+    assert ours.encode(text, allowed_special="all") == theirs.encode(text).ids
+
+
+def test_our_export_reads_back(pair, tmp_path):
+    ours, _, _ = pair
+    path = tmp_path / "exported.json"
+    ours.save_huggingface(path)
+    again = Tokenizer.from_huggingface(path)
+    assert again.mergeable_ranks == ours.mergeable_ranks
+    assert again.special_tokens == ours.special_tokens
+    assert again.pattern == ours.pattern
+
+
+def edited(path, tmp_path, edit):
+    document = json.loads(path.read_text(encoding="utf-8"))
+    edit(document)
+    target = tmp_path / "edited.json"
+    target.write_text(json.dumps(document), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(normalizer={"type": "NFC"}), "normalizer 'NFC' is not supported"),
+        (lambda d: d["pre_tokenizer"].update(add_prefix_space=True)
+         if d["pre_tokenizer"]["type"] == "ByteLevel"
+         else d["pre_tokenizer"]["pretokenizers"][1].update(add_prefix_space=True),
+         "add_prefix_space=true is not supported"),
+        (lambda d: d["model"].update(type="WordPiece"), "model type is 'WordPiece'"),
+        (lambda d: d["model"].update(dropout=0.1), "dropout=0.1 is not supported"),
+        (lambda d: d["model"]["merges"].reverse(), "merge 1 .* ranks cannot reproduce"),
+        (lambda d: d["model"]["merges"].append(["zz", "q"]), "is not a merge of two tokens"),
+        (lambda d: d["added_tokens"][0].update(lstrip=True),
+         "has lstrip=true, which is not supported"),
+        (lambda d: d.update(post_processor={"type": "TemplateProcessing"}),
+         "post-processor 'TemplateProcessing'"),
+        (lambda d: d.pop("model"), "is not a Hugging Face BPE tokenizer.json"),
+    ],
+)
+def test_unsupported_or_malformed_files_are_clear_errors(pair, tmp_path, edit, message):
+    _, _, path = pair
+    with pytest.raises(ValueError, match=message):
+        Tokenizer.from_huggingface(edited(path, tmp_path, edit))
+
+
+def test_a_file_that_is_not_json_is_a_clear_error(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="is not a JSON tokenizer file"):
+        Tokenizer.from_huggingface(path)

@@ -1,0 +1,136 @@
+"""SentencePiece BPE models: ours reads models that `sentencepiece` trains, encodes identically."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bpe.corpus import builtin_corpus
+from bpe.sentencepiece import SentencePieceTokenizer, read_protobuf
+
+spm = pytest.importorskip("sentencepiece", reason="the models are trained by sentencepiece")
+
+# Characters the models see rarely or never: unknown pieces, byte fallback.
+RARE = ["中文字", "∂", "₿₿", "😀👍🏽", "naïve", "ÉCOLE", "\t", "  ", "\u3000", "▁", "ß"]
+
+
+def generated_text(seed, size):
+    rng = random.Random(seed)
+    corpus = builtin_corpus()
+    parts = []
+    while sum(map(len, parts)) < size:
+        start = rng.randrange(len(corpus) - 200)
+        parts += [corpus[start : start + rng.randrange(10, 150)], rng.choice(RARE[:6])]
+    return "".join(parts)
+
+
+CONFIGS = {
+    "byte-fallback": {"byte_fallback": True},
+    "unknown-pieces": {"byte_fallback": False, "user_defined_symbols": ["<tool>", "<t"]},
+    "spaces-kept": {"byte_fallback": True, "remove_extra_whitespaces": False,
+                    "add_dummy_prefix": False},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def pair(request, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("sentencepiece")
+    (directory / "train.txt").write_text(generated_text(0, 120_000), encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(directory / "train.txt"), model_prefix=str(directory / "m"), vocab_size=600,
+        model_type="bpe", normalization_rule_name="identity", character_coverage=0.995,
+        minloglevel=2, **CONFIGS[request.param],
+    )
+    path = directory / "m.model"
+    return SentencePieceTokenizer.load(path), spm.SentencePieceProcessor(model_file=str(path))
+
+
+def test_pieces_and_scores_are_read(pair):
+    ours, theirs = pair
+    assert ours.vocab_size == theirs.get_piece_size()
+    for token in range(ours.vocab_size):
+        piece, score, _ = ours.pieces[token]
+        assert piece == theirs.id_to_piece(token)
+        assert score == theirs.get_score(token)
+
+
+def test_new_text_encodes_and_decodes_identically(pair):
+    ours, theirs = pair
+    text = generated_text(1, 100_000) + "".join(RARE) + " <tool>x<t  end  "
+    ids = ours.encode(text)
+    assert ids == theirs.encode(text)
+    assert ours.decode(ids) == theirs.decode(ids)
+
+
+SETTINGS = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(text=st.lists(st.sampled_from([*RARE, " ", "a", "the", "<tool>", "<t", "\n", "'s"])
+                     | st.text(max_size=5), max_size=20).map("".join))
+def test_generated_text_encodes_identically(pair, text):
+    ours, theirs = pair
+    ids = ours.encode(text)
+    assert ids == theirs.encode(text)
+    assert ours.decode(ids) == theirs.decode(ids)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_any_ids_decode_identically(pair, data):
+    ours, theirs = pair
+    bytes_and_specials = [token for token in range(ours.vocab_size) if ours.pieces[token][2] != 1]
+    ids = data.draw(st.lists(st.integers(0, ours.vocab_size - 1)
+                             | st.sampled_from(bytes_and_specials), max_size=12))
+    assert ours.decode(ids) == theirs.decode(ids)
+
+
+def test_bad_ids_are_clear_errors(pair):
+    ours, _ = pair
+    with pytest.raises(ValueError, match=f"token id {ours.vocab_size}: ids must be ints below"):
+        ours.decode([1, ours.vocab_size])
+    with pytest.raises(TypeError, match="text must be a str"):
+        ours.encode(b"bytes")
+
+
+def train_model(tmp_path, **options):
+    (tmp_path / "train.txt").write_text(generated_text(2, 30_000), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "train.txt"),
+                                   model_prefix=str(tmp_path / "other"), vocab_size=300,
+                                   minloglevel=2, **options)
+    return tmp_path / "other.model"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"model_type": "unigram"}, "model_type is 'unigram'; only BPE"),
+        ({"model_type": "bpe"}, "normalization rule 'nmt_nfkc' .* is not supported"),
+        ({"model_type": "bpe", "normalization_rule_name": "identity",
+          "treat_whitespace_as_suffix": True}, "treat_whitespace_as_suffix"),
+    ],
+)
+def test_unsupported_models_are_refused_clearly(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        SentencePieceTokenizer.load(train_model(tmp_path, **options))
+
+
+def test_truncated_or_foreign_files_are_clear_errors(pair, tmp_path):
+    model = tmp_path / "m.model"
+    model.write_bytes(b"\x0a\xff\xff\x7f")  # a length beyond the end
+    with pytest.raises(ValueError, match="not a supported SentencePiece BPE model: .*truncated"):
+        SentencePieceTokenizer.load(model)
+    model.write_bytes(b"{\"json\": true}")
+    with pytest.raises(ValueError, match="not a supported SentencePiece BPE model"):
+        SentencePieceTokenizer.load(model)
+
+
+def test_protobuf_reader_reads_every_wire_type():
+    message = bytes([0x08, 0x96, 0x01, 0x12, 0x02, 0x68, 0x69, 0x1D, 1, 2, 3, 4,
+                     0x21, *range(8)])
+    assert list(read_protobuf(message)) == [(1, 0, 150), (2, 2, b"hi"), (3, 5, bytes([1, 2, 3, 4])),
+                                            (4, 1, bytes(range(8)))]
+    with pytest.raises(ValueError, match="wire type 3"):
+        list(read_protobuf(bytes([0x0B])))

@@ -1,0 +1,96 @@
+"""The CPU backend's worker threads (`NumpyDevice.parallel_map`) and its host memory reuse:
+work split among the workers gives exactly the single-thread results, and a freed large
+array's pages are reused without page faults."""
+
+from __future__ import annotations
+
+import resource
+
+import numpy as np
+import pytest
+
+import minigrad
+import minigrad.nn.functional as F
+import minigrad.nn.functional.attention as attention_module
+from minigrad.backends import numpy_kernels
+
+cpu = minigrad.get_device("cpu")
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """A function setting the CPU device's worker count (restored after the test)."""
+    monkeypatch.setattr(cpu, "workers", cpu.workers)
+    return lambda n: setattr(cpu, "workers", n)
+
+
+def test_parallel_map_keeps_order_and_restores_blas_threads(workers):
+    workers(3)
+    threads = cpu.blas.count() if cpu.blas is not None else None
+    assert cpu.parallel_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
+    assert cpu.parallel_map(lambda i: i, []) == []
+    with pytest.raises(ZeroDivisionError):
+        cpu.parallel_map(lambda i: 1 // (i - 2), range(4))
+    if threads is not None:
+        assert cpu.blas.count() == threads
+
+
+def attention_results(causal: bool, mask: bool, dropout_p: float) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    q, k, v = (minigrad.tensor(rng.standard_normal((5, 3, 7, 4)), requires_grad=True)
+               for _ in range(3))
+    extra = {}
+    if mask:
+        extra["attn_mask"] = minigrad.tensor(rng.standard_normal((5, 3, 7, 7)),
+                                             requires_grad=True)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout_p,
+                                         generator=minigrad.Generator(3), **extra)
+    out.backward(minigrad.tensor(rng.standard_normal(out.shape)))
+    tensors = [q, k, v, *extra.values()]
+    return [out.numpy(), *(t.grad.numpy() for t in tensors)]
+
+
+@pytest.mark.parametrize("causal, mask, dropout_p", [
+    (True, False, 0.0), (False, True, 0.0), (True, True, 0.5), (False, False, 0.3)])
+def test_attention_split_over_the_batch_equals_one_part(workers, monkeypatch, causal, mask,
+                                                        dropout_p):
+    monkeypatch.setattr(attention_module, "PARALLEL_WORK", 0)  # split even tiny inputs
+    monkeypatch.setattr(attention_module, "QUERY_BLOCK", 3)  # several row blocks, one ragged
+    workers(1)
+    single = attention_results(causal, mask, dropout_p)
+    workers(2)
+    fn = attention_module.ScaledDotProductAttention(1.0, causal, 0.0, None)
+    fn.device = cpu
+    assert len(fn.parts(np.zeros((5, 3, 7, 4)), 7)) == 2
+    for split, whole in zip(attention_results(causal, mask, dropout_p), single, strict=True):
+        np.testing.assert_array_equal(split, whole)
+
+
+@pytest.mark.parametrize("approximate", ["tanh", "none"])
+def test_gelu_kernel_blocks_dealt_among_workers_equal_one_worker(workers, approximate):
+    x_np = np.random.default_rng(2).standard_normal(5 * numpy_kernels.BLOCK_BYTES // 4 + 3)
+    results = []
+    for n in (1, 3):
+        workers(n)
+        x = minigrad.tensor(x_np.astype("float32"), requires_grad=True)
+        y = F.gelu(x, approximate=approximate)
+        y.backward(minigrad.tensor(np.cos(x_np).astype("float32")))
+        results.append((y.numpy(), x.grad.numpy()))
+    assert len(numpy_kernels._parts(cpu, x_np.size, 4)) == 3
+    for split, whole in zip(*results, strict=True):
+        np.testing.assert_array_equal(split, whole)
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+@pytest.mark.skipif(not cpu.reuses_freed_memory, reason="the C library is not glibc")
+def test_freed_large_arrays_stay_mapped_for_reuse():
+    """glibc would unmap a freed 64 MB block (above its largest mmap threshold, 32 MB) and
+    the next one would fault in fresh pages; kept in the heap, it stays resident."""
+    block = np.ones(64 * 2**20, dtype=np.uint8)  # allocated and touched
+    resident = resident_bytes()
+    del block
+    assert resident - resident_bytes() < 8 * 2**20
