@@ -299,8 +299,8 @@ def measure_memory(name: str, spec: dict, engines, tokens, vocab: int, steps: in
 
 
 # -- one config -----------------------------------------------------------------------------
-def bench_config(name: str, spec: dict, tokens, vocab: int, rounds: int, compile_: bool, peak: float,
-                 tmp: Path) -> dict:
+def bench_config(name: str, spec: dict, tokens, vocab: int, rounds: int, compile_: bool,
+                 peak: float, tmp: Path) -> dict:
     config = GPTConfig(vocab_size=vocab, **spec["model"])
     train = train_config(spec)
     minigrad.manual_seed(train.seed)  # the dropout stream, as cmd_train seeds it
@@ -371,7 +371,8 @@ def print_report(report: dict) -> None:
         engines = r["engines"]
         base = engines["minigrad"]
         for engine, e in engines.items():
-            rows.append([name, engine, f"{e['step_s'] * 1e3:.1f}", f"{e['cpu_s_per_step'] * 1e3:.1f}",
+            rows.append([name, engine, f"{e['step_s'] * 1e3:.1f}",
+                         f"{e['cpu_s_per_step'] * 1e3:.1f}",
                          f"{e['tokens_per_s']:,.0f}", f"{e['mfu']:.1%}",
                          f"{base['tokens_per_s'] / e['tokens_per_s']:.2f}x",
                          f"{e['cpu_s_per_step'] / base['cpu_s_per_step']:.2f}x"])
@@ -402,12 +403,13 @@ def print_report(report: dict) -> None:
         for engine in ("minigrad", "torch-manual"):
             e = k[engine]
             rows.append([name, k["batch_size"], engine, f"{e['step_s'] * 1e3:.1f}",
-                         f"{e['tokens_per_s']:,.0f}", f"{e['mfu']:.1%}",
+                         f"{e['cpu_s_per_step'] * 1e3:.1f}", f"{e['tokens_per_s']:,.0f}",
+                         f"{e['mfu']:.1%}",
                          f"{k['minigrad']['tokens_per_s'] / e['tokens_per_s']:.2f}x"])
     if rows:
         print("\nKernel-only (fixed batch, forward + backward + AdamW; no clipping, sampling "
               "or logging; manual-attention twin):")
-        print_table(["config", "batch", "engine", "step ms", "tokens/s", "MFU",
+        print_table(["config", "batch", "engine", "step ms", "cpu ms", "tokens/s", "MFU",
                      "ours / it"], rows, labels=3)
 
 
@@ -450,8 +452,10 @@ def main(argv=None) -> int:
             report["results"][name] = result
             if spec["kernel_batch"]:
                 report["kernel_only"][name] = kernel_row(name, spec, vocab, rounds, peak)
-    print_report(report)
-    write_report(args.out, report)
+            print_report({"results": {name: result},
+                          "kernel_only": {k: v for k, v in report["kernel_only"].items()
+                                          if k == name}})
+            write_report(args.out, report)  # after each config: a long run keeps what it has
     return 0
 
 

@@ -20,8 +20,10 @@ decode reads integers separated by spaces, commas or newlines, with or without b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,11 +32,15 @@ from pathlib import Path
 import regex
 
 from .char_tokenizer import CharTokenizer
+from .encoding import resolve_workers
 from .files import write_atomically
 from .patterns import NAMED_PATTERNS, unicode_version
 from .sentencepiece import SentencePieceTokenizer
+from .special_tokens import SpecialTokens
 from .tokenizer import Tokenizer, load
-from .training import TIE_BREAKS
+from .training import TIE_BREAKS, read_files
+
+PIECES_PER_WORKER = 4  # file pieces (about a megabyte each) per worker in one batch
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     encode.add_argument("--allowed-special", action="append", default=[], metavar="TOKEN",
                         help="encode this special token as its id (repeatable, or 'all')")
     encode.add_argument("--format", choices=["text", "json"], default="text")
+    encode.add_argument("--workers", type=int, default=None,
+                        help="processes for a file input (default: all cores)")
     encode.set_defaults(run=_encode)
 
     decode = commands.add_parser("decode", help="token ids to text")
@@ -182,6 +190,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _encode(args: argparse.Namespace) -> int:
     tokenizer = _load_tokenizer(args)
+    if isinstance(tokenizer, Tokenizer) and args.input not in (None, "-"):
+        _encode_file(tokenizer, args)
+        return 0
     text = _read_input(args.input).decode("utf-8")
     if not isinstance(tokenizer, Tokenizer):
         ids = tokenizer.encode(text)
@@ -191,6 +202,65 @@ def _encode(args: argparse.Namespace) -> int:
     rendered = json.dumps(ids) if args.format == "json" else " ".join(map(str, ids))
     _write_output(args.output, (rendered + "\n").encode("utf-8"))
     return 0
+
+
+def _encode_file(tokenizer: Tokenizer, args: argparse.Namespace) -> None:
+    """Encode a file in pieces cut where the split cannot change (so the ids equal those
+    of the whole text), a batch of pieces at a time on every worker, writing ids as they
+    come: memory stays that of one batch. Progress and the speed go to stderr."""
+    allowed = "all" if "all" in args.allowed_special else set(args.allowed_special)
+    workers = resolve_workers(args.workers)
+    megabytes = os.path.getsize(args.input) / 1e6
+    json_format = args.format == "json"
+    separator = b", " if json_format else b" "
+    pieces = read_files([args.input], tokenizer.pattern, SpecialTokens(tokenizer.special_tokens))
+    started = time.perf_counter()
+    tokens, done = 0, 0
+    with _output_file(args.output) as out:
+        out.write(b"[" if json_format else b"")
+        for batch in _batches_of(pieces, workers * PIECES_PER_WORKER):
+            for ids in tokenizer.encode_batch(batch, allowed_special=allowed,
+                                              num_workers=workers, as_numpy=True):
+                if len(ids):
+                    out.write((separator if tokens else b"") +
+                              separator.join(b"%d" % i for i in ids.tolist()))
+                    tokens += len(ids)
+            done += sum(len(piece.encode("utf-8", "surrogatepass")) for piece in batch)
+            if sys.stderr.isatty():
+                seconds = time.perf_counter() - started
+                print(f"\rencoding {args.input}: {done / 1e6:.0f}/{megabytes:.0f} MB, "
+                      f"{done / 1e6 / max(seconds, 1e-9):.2f} MB/s", end="", file=sys.stderr,
+                      flush=True)
+        out.write(b"]\n" if json_format else b"\n")
+    seconds = time.perf_counter() - started
+    print(f"\rencoded {args.input}: {megabytes:.1f} MB, {tokens:,} tokens in {seconds:.1f}s "
+          f"({megabytes / max(seconds, 1e-9):.2f} MB/s, {workers} workers)", file=sys.stderr)
+
+
+def _batches_of(items, size: int):
+    """Lists of `size` consecutive items (the last may be shorter)."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextlib.contextmanager
+def _output_file(path: str | None):
+    """A binary file to write the output to: stdout, or one that replaces ``path``
+    atomically when the block succeeds."""
+    if path is None or path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    from minigrad.io.atomic import atomic_write  # as in files.write_atomically
+
+    with atomic_write(path) as file:
+        yield file
 
 
 def _decode(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -476,6 +477,9 @@ def cmd_eval(args) -> int:
         _, _, data_dir = read_run_config(args.run_dir)
         tokens, source = Dataset.load(data_dir).val, f"the validation split of {data_dir}"
     loss, perplexity, scored = text_loss(model, tokens, args.batch_size, args.device)
+    if not math.isfinite(loss):
+        raise ValueError(f"{source}: the loss is {loss}: the model's weights overflow on this "
+                         "text (they are not usable)")
     print(f"{source}: loss {loss:.4f} nats/token, perplexity {perplexity:.3f} "
           f"({scored:,} tokens scored)")
     return 0

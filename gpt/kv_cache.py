@@ -13,7 +13,9 @@ from minigrad.tensor import Tensor
 
 
 class LayerKV:
-    """One layer's keys and values, (B, nh, max_len, hs) each, the first `length` filled."""
+    """One layer's keys and values, (B, nh, max_len, hs) each, the first `length` filled;
+    nh is the model's n_kv_head (under grouped-query attention fewer than its query heads,
+    which is the memory it saves)."""
 
     def __init__(self, max_len: int):
         self.max_len = max_len

@@ -14,6 +14,7 @@ with N ~ 12 n_layer n_embd^2 in the blocks (4 n_embd^2 in attention, 8 in the ML
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -103,7 +104,8 @@ def _human_time(seconds: float) -> str:
 # - Activations per layer and micro-batch (Korthikanti et al. 2022): s b h (34 + 5 a s / h)
 #   bytes in 16-bit (s sequence, b micro-batch, h width, a heads); with tensor parallelism
 #   s b h (10 + 24 / t + 5 a s / (h t)); with full recomputation only the layer input,
-#   2 s b h. A GPipe stage holds its layers' activations for all M micro-batches.
+#   2 s b h. A GPipe stage holds its layers' activations for all M micro-batches, a 1F1B
+#   stage for at most pp of them (Narayanan et al. 2021).
 # - Compute: 6 N D (training_flops), plus one forward (2 N D) when recomputing.
 # - Communication (ring collectives: an all-reduce of n bytes moves 2 (k - 1) / k n per
 #   rank): data parallel one gradient all-reduce per step (ZeRO-1's reduce-scatter plus
@@ -190,6 +192,7 @@ class LayoutPlan:
     pp: int
     zero: bool
     recompute: bool
+    schedule: str  # the pipeline's: gpipe or 1f1b
     micro_batches: int
     weights_gb: float
     grads_gb: float
@@ -207,20 +210,23 @@ class LayoutPlan:
     @property
     def name(self) -> str:
         return (f"dp={self.dp},tp={self.tp},pp={self.pp}" + (",zero=1" if self.zero else "")
+                + (f",schedule={self.schedule}" if self.schedule != "gpipe" else "")
                 + (" +recompute" if self.recompute else ""))
 
 
 def plan_layout(shape: ModelShape, dp: int, tp: int, pp: int, zero: bool, recompute: bool,
                 global_batch: int, micro_batch: int, gpu_memory_gb: float,
                 gpu_flops: float, bandwidth: float, mfu: float = 0.4,
-                precision: str = "mixed") -> LayoutPlan:
+                precision: str = "mixed", schedule: str = "gpipe") -> LayoutPlan:
     """The costs of one layout (sizes in GB = 1e9 bytes, bandwidth in bytes/s)."""
     weight_b, grad_b, adam_b, act_b = PRECISIONS[precision]
     micro_batches = global_batch // (dp * micro_batch)
     layers = -(-shape.n_layer // pp)  # the first stage's share (the largest)
     params = layers * shape.layer_parameters() / tp + shape.embedding_parameters()
     gb = 1e9
-    in_flight = micro_batches if pp > 1 else 1  # GPipe keeps every micro-batch's
+    # Micro-batches whose activations a stage holds at once.
+    in_flight = 1 if pp == 1 else micro_batches if schedule == "gpipe" else min(pp,
+                                                                                 micro_batches)
     activations = (layers * in_flight * activation_bytes_per_layer(
         shape, micro_batch, tp, recompute, act_b))
     tokens = global_batch * shape.sequence
@@ -231,7 +237,7 @@ def plan_layout(shape: ModelShape, dp: int, tp: int, pp: int, zero: bool, recomp
     comm = ((ring_bytes(params * grad_b, dp) if dp > 1 else 0.0)
             + (4 * layers * micro_batches * ring_bytes(boundary, tp) if tp > 1 else 0.0)
             + (2 * micro_batches * boundary if pp > 1 else 0.0))
-    plan = LayoutPlan(dp, tp, pp, zero, recompute, micro_batches, params * weight_b / gb,
+    plan = LayoutPlan(dp, tp, pp, zero, recompute, schedule, micro_batches, params * weight_b / gb,
                       params * grad_b / gb, params * adam_b / (dp if zero else 1) / gb,
                       activations / gb, comm / gb, bubble, compute + comm / bandwidth, False)
     plan.fits = plan.memory_gb <= gpu_memory_gb
@@ -253,11 +259,12 @@ def plan_layouts(shape: ModelShape, gpus: int, global_batch: int, micro_batch: i
             dp = gpus // (tp * pp)
             if global_batch % (dp * micro_batch):
                 continue
-            for zero in (False, True) if dp > 1 else (False,):
-                for recompute in (False, True):
-                    plans.append(plan_layout(shape, dp, tp, pp, zero, recompute, global_batch,
-                                             micro_batch, gpu_memory_gb, gpu_flops, bandwidth,
-                                             mfu, precision))
+            for zero, recompute, schedule in itertools.product(
+                    (False, True) if dp > 1 else (False,), (False, True),
+                    ("gpipe", "1f1b") if pp > 1 else ("gpipe",)):
+                plans.append(plan_layout(shape, dp, tp, pp, zero, recompute, global_batch,
+                                         micro_batch, gpu_memory_gb, gpu_flops, bandwidth,
+                                         mfu, precision, schedule))
     if not plans:
         raise ValueError(f"plan: no layout of {gpus} GPUs divides the model ({shape.n_head} "
                          f"heads, {shape.n_layer} layers) and the global batch {global_batch} "

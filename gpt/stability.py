@@ -13,8 +13,9 @@ made by the early descent). For the first `RunningStats.window` values the weigh
 restores them exactly.
 
 A rollback goes back to the newest of the last `ROLLBACK_POINTS` interval checkpoints.
-If the run diverges again before it has saved a newer one, that checkpoint was no good
-either (finite weights can already be doomed): the next rollback goes one further back.
+If the run then diverges again, before saving a newer one and no later than the step
+that caused the rollback, that checkpoint was no good either (finite weights can already
+be doomed): the next rollback goes one further back.
 """
 
 from __future__ import annotations

@@ -192,7 +192,7 @@ class Trainer:
                                    config.max_skips_in_row) if config.skip_outliers else None)
         self.rollbacks = 0
         self._base_lrs = list(self.scheduler.base_lrs)  # before any rollback lowered them
-        self._back_to_back = False  # the newest rollback point was made by a rollback
+        self._diverged_at = None  # the step that made a rollback save the newest point
         self.layer_stats = LayerStats(model) if config.layer_stats else None
         if parallel is not None and (config.skip_outliers or config.layer_stats
                                      or config.on_divergence == "rollback"):
@@ -209,22 +209,23 @@ class Trainer:
         self._metrics: MetricsLog | None = None
 
     # -- checkpoints ----------------------------------------------------------------
-    def save_checkpoint(self, rollback_point: bool = True, after_rollback: bool = False):
+    def save_checkpoint(self, rollback_point: bool = True, diverged_at: int | None = None):
         """Weights and training state at the current step, in the run folder (one commit:
         a crash at any moment leaves this checkpoint or the previous one; the default
         generators, which drive dropout, are saved by io). Weights or moments that are
         no longer finite stop the run instead, keeping the previous checkpoint. With
         --on-divergence rollback a `rollback_point` is also saved in last_good/, the state
         a rollback restores (a Ctrl-C's save is not one: resuming must not move it), and
-        the oldest beyond ROLLBACK_POINTS are deleted."""
+        the oldest beyond ROLLBACK_POINTS are deleted; `diverged_at` is the step that made
+        a rollback save this point."""
         self._check_loss_before_saving()
         points = rollback_point and self.config.on_divergence == "rollback"
         if points:
-            self._back_to_back = after_rollback
+            self._diverged_at = diverged_at
         records = self._metrics.count if self._metrics is not None else self._metrics_kept
         state = dict(step=self.step, batches=self.batches.state_dict(),
                      spikes=self.spikes.state_dict(), rollbacks=self.rollbacks,
-                     back_to_back=self._back_to_back,
+                     diverged_at=self._diverged_at,
                      guard=self.guard.state_dict() if self.guard else None,
                      metrics_records=records)
         paths = [self.run_dir]
@@ -260,7 +261,7 @@ class Trainer:
         """Restore everything from the run folder's checkpoint, to continue exactly."""
         extra = self._restore_checkpoint(self.run_dir)
         self.rollbacks, self._metrics_kept = extra["rollbacks"], extra["metrics_records"]
-        self._back_to_back = extra["back_to_back"]
+        self._diverged_at = extra["diverged_at"]
 
     def _restore_checkpoint(self, path) -> dict:
         """Weights, optimizer, schedule, RNG, step, data position and running statistics
@@ -276,16 +277,18 @@ class Trainer:
 
     def roll_back(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint (weights, optimizer, schedule, RNG, data
-        position), or one further back when the run diverged again straight after a
-        rollback to it, with the learning rate times rollback_lr_factor; then the batches
-        of the steps from there up to the one that diverged (err.step) are drawn and
-        dropped, so that window is not trained on again. Which batches are dropped depends
-        only on err.step, not on when the divergence was noticed, so a run interrupted and
-        resumed on the way rolls back exactly as an unbroken one. The rolled-back state is
-        saved at once (as the new rollback point): a resume continues after the rollback."""
+        position), or one further back when a rollback to it did not get the run past the
+        step where it diverged before, with the learning rate times rollback_lr_factor once
+        more; then the batches of the steps from there up to the one that diverged
+        (err.step) are drawn and dropped, so that window is not trained on again. Which
+        batches are dropped depends only on err.step, not on when the divergence was
+        noticed, so a run interrupted and resumed on the way rolls back exactly as an
+        unbroken one. The rolled-back state is saved at once (as the new rollback point):
+        a resume continues after the rollback."""
         self.flush()  # the steps up to the divergence go on record first
         points = rollback_points(self.run_dir / ROLLBACK_DIR)
-        if self._back_to_back and len(points) > 1:  # that point led to a divergence again
+        stuck = self._diverged_at is not None and err.step <= self._diverged_at
+        if stuck and len(points) > 1:  # that point leads to the same divergence again
             drop_rollback_points(points[-1:])
             points.pop()
         self._restore_checkpoint(points[-1])
@@ -302,7 +305,7 @@ class Trainer:
         self._log({"step": err.step, "event": "rollback", "to_step": self.step,
                    "rollbacks": self.rollbacks, "skipped_batches": window, "message": message})
         self._say_why()
-        self.save_checkpoint(after_rollback=True)
+        self.save_checkpoint(diverged_at=err.step)
 
     # -- one step -------------------------------------------------------------------
     def micro_batch_loss(self):

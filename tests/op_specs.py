@@ -499,7 +499,7 @@ def index_selects(draw, add: bool = False):
 @st.composite
 def repeats(draw):
     shape = draw(mt.shapes(max_dims=2))
-    extra = draw(st.integers(0, 1))
+    extra = draw(st.integers(0 if shape else 1, 1))  # torch's repeat needs one size
     return Case((shape,), params={"sizes": tuple(draw(st.integers(0, 2))
                                                  for _ in range(len(shape) + extra))})
 
@@ -577,11 +577,11 @@ def probabilities(draw, logits: bool = False, kl: bool = False):
         target = p / p.sum(axis=-1, keepdims=True)
         params["target"] = np.log(target) if params["log_target"] else target
         return Case((rng.standard_normal(shape + (3,)),), params=params)
-    params["target"] = rng.random(shape)
+    params["target"] = np.asarray(rng.random(shape))
     if draw(st.booleans()):
-        params["weight"] = rng.random(shape) + 0.5
+        params["weight"] = np.asarray(rng.random(shape) + 0.5)
     x = rng.standard_normal(shape) * 2 if logits else rng.random(shape) * 0.9 + 0.05
-    return Case((x,), params=params)
+    return Case((np.asarray(x),), params=params)
 
 
 @st.composite
@@ -944,24 +944,27 @@ OP_SPECS = [
     OpSpec("cumsum", mg.cumsum, one_dim(), "cumsum"),
     OpSpec("argmax", lambda x, dim, keepdim: x.argmax(dim, keepdim),
            constant_input(keepdim=st.booleans()), None, differentiable=False),
-    OpSpec("argmin", mg.argmin, constant_input(keepdim=st.booleans()), "argmin",
-           differentiable=False),
+    OpSpec("argmin", lambda x, dim, keepdim: mg.argmin(x, dim, keepdim),
+           constant_input(keepdim=st.booleans()),
+           lambda torch, x, dim, keepdim: torch.argmin(x, dim, keepdim), differentiable=False),
     OpSpec("argmin_all", lambda x, dim: mg.argmin(x), constant_input(),
            lambda torch, x, dim: torch.argmin(x), differentiable=False),
     # sorting
     OpSpec("sort", lambda x, dim, descending: x.sort(dim, descending),
            one_dim(descending=st.booleans()), None, mt.distinct()),
-    OpSpec("argsort", mg.argsort, constant_input(descending=st.booleans()), "argsort",
+    OpSpec("argsort", lambda x, dim, descending: mg.argsort(x, dim, descending),
+           constant_input(descending=st.booleans()),
+           lambda torch, x, dim, descending: torch.argsort(x, dim=dim, descending=descending),
            differentiable=False),
     OpSpec("topk", mg.topk, top_ks(), "topk", mt.distinct()),
     # shapes
     OpSpec("reshape", mg.reshape, reshapes(), "reshape"),
-    OpSpec("permute", mg.permute, permutations(), torch_transpose),
+    OpSpec("permute", lambda x, axes: mg.permute(x, axes), permutations(), torch_transpose),
     OpSpec("transpose", mg.transpose, swaps(), "transpose"),
     OpSpec("swapaxes", lambda x, dim0, dim1: x.swapaxes(dim0, dim1), swaps()),
     OpSpec("T", lambda x: x.T, elementwise(max_dims=2)),
     OpSpec("mT", lambda x: x.mT, elementwise(min_dims=2)),
-    OpSpec("squeeze", mg.squeeze, squeezes(), torch_squeeze),
+    OpSpec("squeeze", lambda x, axis: x.squeeze(axis), squeezes(), torch_squeeze),
     OpSpec("flatten", lambda x, start_dim: x.flatten(start_dim), one_dim().map(
         lambda c: replace(c, params={"start_dim": c.params["dim"]}))),
     OpSpec("unflatten", mg.unflatten, unflattens(), "unflatten"),
@@ -978,7 +981,7 @@ OP_SPECS = [
         lambda c: replace(c, params={"dims": (c.params["dim"],)}))),
     OpSpec("roll", mg.roll, rolls(), "roll"),
     OpSpec("clone", lambda x: x.clone(), elementwise()),
-    OpSpec("unsqueeze", mg.unsqueeze, unsqueezes(),
+    OpSpec("unsqueeze", lambda x, axis: mg.unsqueeze(x, axis), unsqueezes(),
            lambda torch, x, axis: torch.unsqueeze(x, axis)),
     OpSpec("broadcast_to", mg.broadcast_to, broadcasts(),
            lambda torch, x, shape: x.expand(shape)),
@@ -994,11 +997,12 @@ OP_SPECS = [
            lambda torch, c, x: torch.where(c, x, 0.5)),
     OpSpec("masked_fill", lambda x, m, value: x.masked_fill(m, value), masked_fills()),
     OpSpec("where_method", lambda c, x, y: x.where(c, y), elementwise(3, kinds="bff")),
-    OpSpec("gather", mg.gather, along_dim(),
+    OpSpec("gather", lambda x, index, dim: mg.gather(x, dim, index), along_dim(),
            lambda torch, x, index, dim: torch.gather(x, dim, index)),
     OpSpec("take_along_dim", mg.take_along_dim, along_dim(broadcast=True),
            lambda torch, x, index, dim: torch.take_along_dim(x, index, dim)),
-    OpSpec("index_select", mg.index_select, index_selects(),
+    OpSpec("index_select", lambda x, index, dim: mg.index_select(x, dim, index),
+           index_selects(),
            lambda torch, x, index, dim: torch.index_select(x, dim, index)),
     OpSpec("scatter_add", lambda a, index, src, dim: a.scatter_add(dim, index, src),
            along_dim(scatter=True)),
@@ -1027,14 +1031,16 @@ OP_SPECS = [
     OpSpec("type_as", lambda x, other: x.type_as(other), constant_input().map(
         lambda c: replace(c, params={"x": c.params["x"], "other": np.zeros(2, np.int64)})),
            differentiable=False),
-    OpSpec("eye", mg.eye, creations("eye"), "eye", differentiable=False),
+    OpSpec("eye", mg.eye, creations("eye"),
+           lambda torch, n, m, dtype, device: torch.eye(n, n if m is None else m, dtype=dtype,
+                                                        device=device), differentiable=False),
     OpSpec("linspace", mg.linspace, creations("linspace"), "linspace", differentiable=False),
     OpSpec("empty", lambda shape, dtype, device: mg.full_like(
         mg.empty(shape, dtype=dtype, device=device), 1.0), creations("empty"),
            lambda torch, shape, dtype, device: torch.full_like(
                torch.empty(shape, dtype=dtype, device=device), 1.0), differentiable=False),
-    OpSpec("full_like", mg.full_like, creations("full_like"), "full_like",
-           differentiable=False),
+    OpSpec("full_like", lambda x, value: mg.full_like(x, value), creations("full_like"),
+           lambda torch, x, value: torch.full_like(x, value), differentiable=False),
     OpSpec("multinomial", mg.multinomial, multinomials(), False, differentiable=False),
     # the smaller functional ops and losses of minigrad.nn.functional
     OpSpec("pad", F.pad, pads(), "nn.functional.pad"),

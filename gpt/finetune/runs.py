@@ -7,8 +7,8 @@ checkpoint holds every weight, adapters included (so --resume needs nothing else
 LoRA run also writes the adapters alone (ADAPTERS_FILE).
 
 The starting model (`--from`) is a run folder (pretraining or fine-tuning; a LoRA run's
-adapters are merged in) or a Hugging Face GPT-2 / Llama checkpoint (`gpt.pretrained`),
-whose folder must hold GPT-2 tokenizer files (vocab.json and merges.txt).
+adapters are merged in) or a Hugging Face GPT-2 / Llama checkpoint with its tokenizer
+(`gpt.pretrained`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import bpe
 import minigrad
+from gpt import pretrained
 from gpt.files import ADAPTERS_FILE, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 from gpt.finetune.examples import read_records, split_records
 from gpt.finetune.lora_options import apply_lora
@@ -71,15 +72,8 @@ def load_start(spec: str, device="cpu"):
         else:
             model, tokenizer = load_trained_model(path, device), load_tokenizer(path)
     else:
-        from gpt.pretrained import load_pretrained, resolve_model_folder
-
-        folder = resolve_model_folder(spec)
-        vocab, merges = folder / "vocab.json", folder / "merges.txt"
-        if not (vocab.is_file() and merges.is_file()):
-            raise ValueError(f"--from {spec}: the checkpoint has no GPT-2 tokenizer files "
-                             "(vocab.json, merges.txt) to fine-tune with")
-        model = load_pretrained(folder, device=device)
-        tokenizer = bpe.Tokenizer.from_gpt2(vocab, merges)
+        model = pretrained.load_pretrained(spec, device=device)
+        tokenizer = pretrained.load_pretrained_tokenizer(spec)
     tokenizer, model, added = add_special_tokens(tokenizer, model)
     model.requires_grad_(True)
     return model, tokenizer, added

@@ -95,8 +95,8 @@ class Parallel:
                 line += f"; optimizer state {kept:.2f} MiB (ZeRO-1; {whole - kept:.2f} MiB saved)"
             lines.append(line)
         if self.pipeline is not None:
-            lines.append(f"  pipeline: GPipe, {micro_batches} micro-batches, ideal "
-                         f"bubble {ideal_bubble(layout.pp, micro_batches):.0%}")
+            lines.append(f"  pipeline: {layout.schedule}, {micro_batches} micro-batches, "
+                         f"ideal bubble {ideal_bubble(layout.pp, micro_batches):.0%}")
         return "\n".join(lines)
 
     def shard_optimizer(self, optimizer):
@@ -122,7 +122,8 @@ class Parallel:
         if self.pipeline is not None:
             k = trainer.config.grad_accum
             micro_batches = [trainer.batches.next_batch() for _ in range(k)]
-            total = self.pipeline.train_step(micro_batches, trainer.device)
+            total = self.pipeline.train_step(micro_batches, trainer.device,
+                                             self.layout.schedule)
         else:
             total = trainer.forward_backward()
         if self.zero is not None:

@@ -1,7 +1,7 @@
 """The layout of a parallel run: how N processes split the work, and who talks to whom.
 
-`--parallel dp=2,tp=1,pp=1[,zero=1]`: dp data-parallel replicas x tp tensor-parallel
-shards of each layer x pp pipeline stages = N processes. Ranks are numbered with the
+`--parallel dp=2,tp=1,pp=1[,zero=1][,schedule=1f1b]`: dp data-parallel replicas x tp
+tensor-parallel shards of each layer x pp pipeline stages = N processes. Ranks are numbered with the
 tensor-parallel index fastest (the ranks of one layer sit next to each other, on one
 node in a real cluster, where the bandwidth is), then data-parallel, then stage:
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KEYS = ("dp", "tp", "pp", "zero")
+KEYS = ("dp", "tp", "pp", "zero", "schedule")
+SCHEDULES = ("gpipe", "1f1b")  # the pipeline's order of passes (gpt.parallel.pipeline)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Layout:
     tp: int = 1
     pp: int = 1
     zero: int = 0  # 1: ZeRO stage 1 over the data-parallel ranks
+    schedule: str = "gpipe"
 
     def __post_init__(self):
         for key in ("dp", "tp", "pp"):
@@ -32,19 +34,24 @@ class Layout:
                 raise ValueError(f"--parallel: {key} must be >= 1, got {getattr(self, key)}")
         if self.zero not in (0, 1):
             raise ValueError(f"--parallel: zero must be 0 or 1 (ZeRO stage 1), got {self.zero}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"--parallel: schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {self.schedule!r}")
 
     @classmethod
     def parse(cls, spec: str) -> Layout:
-        """'dp=2,tp=1,pp=1' (absent keys are 1; zero=1 shards the optimizer state)."""
+        """'dp=2,tp=1,pp=1' (absent keys are 1; zero=1 shards the optimizer state;
+        schedule=1f1b orders the pipeline's passes one forward, one backward)."""
         values = {}
         for item in filter(None, (s.strip() for s in spec.split(","))):
-            key, _, value = item.partition("=")
-            if key not in KEYS or not value.strip().isdigit():
+            key, _, value = (t.strip() for t in item.partition("="))
+            if key not in KEYS or not (value.isdigit() or key == "schedule" and value):
                 raise ValueError(f"--parallel: cannot read {item!r}; expected key=integer "
-                                 f"with keys {', '.join(KEYS)}, e.g. dp=2,tp=1,pp=1")
+                                 f"with keys {', '.join(KEYS[:-1])} (and schedule=gpipe or "
+                                 "1f1b), e.g. dp=2,tp=1,pp=1")
             if key in values:
                 raise ValueError(f"--parallel: {key} is given twice in {spec!r}")
-            values[key] = int(value)
+            values[key] = value if key == "schedule" else int(value)
         return cls(**values)
 
     @property
@@ -58,7 +65,8 @@ class Layout:
         return stage, replica, shard
 
     def __str__(self) -> str:
-        return f"dp={self.dp},tp={self.tp},pp={self.pp}" + (",zero=1" if self.zero else "")
+        return (f"dp={self.dp},tp={self.tp},pp={self.pp}" + (",zero=1" if self.zero else "")
+                + (f",schedule={self.schedule}" if self.schedule != "gpipe" else ""))
 
     def check_world(self, size: int | None) -> None:
         """The launch must start exactly dp x tp x pp processes."""

@@ -71,6 +71,8 @@ class NumpyDevice(HostRandom, Device):
         self.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
         self._pool = None  # the workers - 1 helper threads, started on first use
+        if hasattr(os, "register_at_fork"):  # a forked child has none of them: start anew
+            os.register_at_fork(after_in_child=lambda: setattr(self, "_pool", None))
 
     def asarray(self, data, dtype=None):
         return np.asarray(data, dtype=None if dtype is None else self.dtype(dtype))

@@ -9,6 +9,8 @@ must be called by every rank of the communicator, in the same order:
     reduce_scatter(x)    rank r gets chunk r (along axis 0) of x_0 + x_1 + ...
     broadcast(x, root)   every rank gets x_root
     send(x, dest) / recv(shape, dtype, source)   point to point, in program order
+    send_recv(x, dest, shape, dtype, source)     both at once (no deadlock when two
+                         ranks send to each other)
     split(color, key)    the sub-communicator of the ranks that pass the same color
                          (None for a rank passing color=None), ordered by key
 
@@ -44,6 +46,9 @@ class Communicator:
         raise NotImplementedError
 
     def recv(self, shape: tuple, dtype, source: int):
+        raise NotImplementedError
+
+    def send_recv(self, array, dest: int, shape: tuple, dtype, source: int):
         raise NotImplementedError
 
     def split(self, color: int | None, key: int = 0) -> Communicator | None:

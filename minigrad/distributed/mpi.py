@@ -67,6 +67,12 @@ class MPICommunicator(Communicator):
         self.comm.Recv(out, source=source)
         return out
 
+    def send_recv(self, array, dest: int, shape: tuple, dtype, source: int):
+        flat, _ = self._contiguous(array)
+        out = get_device("cpu").xp.empty(tuple(shape), dtype=dtype)
+        self.comm.Sendrecv(flat, dest=dest, recvbuf=out, source=source)
+        return out
+
     def split(self, color, key: int = 0):
         comm = self.comm.Split(self.MPI.UNDEFINED if color is None else color, key)
         return None if comm == self.MPI.COMM_NULL else MPICommunicator(comm)

@@ -85,6 +85,15 @@ class NCCLCommunicator(Communicator):
         self.comm.recv(out.data.ptr, out.size, self._type(out), source, self._stream())
         return out
 
+    def send_recv(self, array, dest: int, shape: tuple, dtype, source: int):
+        x = self.cupy.ascontiguousarray(array)
+        out = self.cupy.empty(tuple(shape), dtype=dtype)
+        self.nccl.groupStart()  # one group: NCCL runs both together
+        self.comm.send(x.data.ptr, x.size, self._type(x), dest, self._stream())
+        self.comm.recv(out.data.ptr, out.size, self._type(out), source, self._stream())
+        self.nccl.groupEnd()
+        return out
+
     def split(self, color, key: int = 0):
         sub = self.mpi.split(color, key)
         return None if sub is None else NCCLCommunicator(sub)

@@ -29,7 +29,7 @@ import warnings
 
 from minigrad import backends
 from minigrad.io import atomic
-from minigrad.io.safetensors import read_safetensors, save_safetensors
+from minigrad.io.safetensors import read_safetensors, safetensors_metadata, save_safetensors
 from minigrad.ops.join import stack
 from minigrad.random import default_generator
 from minigrad.tensor import Tensor
@@ -92,8 +92,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
 def remove_stale_states(path) -> list[str]:
     """Delete the training-state files in `path` that the current weights do not point to
     (left by a save killed before or after its commit). Returns their names."""
-    try:
-        current = state_file(read_safetensors(os.path.join(path, MODEL_FILE))[1][_SAVE_ID])
+    try:  # the header is enough: the weights' save id
+        current = state_file(safetensors_metadata(os.path.join(path, MODEL_FILE))[_SAVE_ID])
     except (OSError, ValueError, KeyError):
         return []  # no complete checkpoint: nothing can be told stale
     stale = [name for name in sorted(os.listdir(path))

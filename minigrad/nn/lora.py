@@ -155,9 +155,11 @@ def _inject(model: Module, names, rank, alpha, dropout, generator) -> LoRAReport
     missing = [name for name in names if name not in linears]
     if missing:
         raise ValueError(f"inject_lora: the model has no Linear layer {', '.join(missing)}")
+    adapters = {name: LoRALinear(linears[name], rank, alpha, dropout, generator)
+                for name in names}  # bad settings raise before anything is frozen
     model.requires_grad_(False)
-    for name in names:
-        _replace(model, name, LoRALinear(linears[name], rank, alpha, dropout, generator))
+    for name, adapter in adapters.items():
+        _replace(model, name, adapter)
     return lora_report(model)
 
 
@@ -282,4 +284,4 @@ def _adapters(model: Module, caller: str) -> dict[str, LoRALinear]:
 def _replace(model: Module, name: str, module: Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = dict(model.named_modules())[parent_name] if parent_name else model
-    parent._modules[child] = module
+    parent._modules[child] = module  # in place: a ModuleList keeps its order

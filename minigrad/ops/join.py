@@ -120,4 +120,6 @@ def chunk(a: Tensor, chunks: int, dim: int = 0) -> tuple:
     if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     length = a.shape[normalize_axis("chunk", dim, a.ndim)]
-    return split(a, max(1, -(-length // chunks)), dim)
+    if length == 0:  # as PyTorch: `chunks` empty pieces
+        return split(a, [0] * chunks, dim)
+    return split(a, -(-length // chunks), dim)

@@ -46,6 +46,6 @@ def topk(a: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         return sort(a)
     dim = normalize_axis("topk", dim, a.ndim)
     order = argsort(a, dim, descending=largest)
-    key = (slice(None),) * dim + (slice(0, k),)
+    key = (slice(None),) * dim + (slice(0, k), Ellipsis)
     indices = Tensor._from_op(order.data[key], a.device, None, 0, False)
     return ValuesIndices(take_along_dim(a, indices, dim), indices)

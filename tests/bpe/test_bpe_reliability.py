@@ -49,3 +49,25 @@ def test_an_unknown_pattern_name_is_refused_at_load(tokenizer, tmp_path):
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(ValueError, match=r"tok.json.*unknown pattern name 'gpt5'"):
         bpe.load(path)
+
+
+def test_encoding_a_file_streams_the_ids_of_the_whole_text(tokenizer, tmp_path, monkeypatch,
+                                                           capsys):
+    from bpe import encoding, training
+
+    monkeypatch.setattr(training, "PIECE_CHARS", 1024)  # pieces, batches from a small file
+    monkeypatch.setattr(encoding, "PARALLEL_MIN_CHARS", 1)  # and worker processes for them
+    text = "".join(f"line {i}: hello  world,\nthere\n\n  indented {i}\n" for i in range(200))
+    source = tmp_path / "in.txt"
+    source.write_text(text, encoding="utf-8")
+    expected = tokenizer.encode(text)
+    tok = tmp_path / "tok.json"
+    tokenizer.save(tok)
+    for fmt, parse in (("text", lambda s: list(map(int, s.split()))), ("json", json.loads)):
+        out = tmp_path / f"ids.{fmt}"
+        assert main(["encode", "-t", str(tok), str(source), "-o", str(out), "--format",
+                     fmt, "--workers", "2"]) == 0
+        assert parse(out.read_text()) == expected
+        assert "MB/s, 2 workers)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "ids.json").read_text()) == expected
+    assert (tmp_path / "ids.text").read_text() == " ".join(map(str, expected)) + "\n"

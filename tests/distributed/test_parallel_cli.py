@@ -61,7 +61,7 @@ def test_one_process_layout_runs_without_a_launcher(tmp_path, no_launcher):
 @pytest.mark.parametrize("spec, message", [
     ("dp=2,tp=x", "cannot read 'tp=x'"), ("dp=2,dp=2", "dp is given twice"),
     ("ep=2", "cannot read 'ep=2'"), ("dp=0", "dp must be >= 1"),
-    ("zero=2", "zero must be 0 or 1")])
+    ("zero=2", "zero must be 0 or 1"), ("pp=2,schedule=zb", "schedule must be one of")])
 def test_layout_syntax_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         Layout.parse(spec)
@@ -94,3 +94,22 @@ def test_cli_run_under_mpiexec_rank_0_reports(tmp_path):
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
     # The checkpoint holds the whole model: one process samples from it.
     assert main(["sample", str(run_dir), "--max-new-tokens", "5", "--prompt", "the"]) == 0
+
+
+def test_schedule_orders():
+    """GPipe: all forwards then all backwards; 1F1B: warm-up forwards, then alternating,
+    each stage holding at most pp micro-batches; both run every pass once."""
+    from gpt.parallel.pipeline import schedule_order
+
+    assert schedule_order("gpipe", 2, 0, 3) == [("F", 0), ("F", 1), ("F", 2),
+                                                ("B", 0), ("B", 1), ("B", 2)]
+    assert schedule_order("1f1b", 3, 0, 4) == [("F", 0), ("F", 1), ("F", 2), ("B", 0),
+                                               ("F", 3), ("B", 1), ("B", 2), ("B", 3)]
+    assert schedule_order("1f1b", 3, 2, 4) == [("F", 0), ("B", 0), ("F", 1), ("B", 1),
+                                               ("F", 2), ("B", 2), ("F", 3), ("B", 3)]
+    for stage in range(3):
+        order = schedule_order("1f1b", 3, stage, 5)
+        assert sorted(order) == sorted(schedule_order("gpipe", 3, stage, 5))
+        held = max(sum(op == "F" for op, _ in order[:i]) - sum(op == "B" for op, _ in order[:i])
+                   for i in range(len(order) + 1))
+        assert held == 3 - stage

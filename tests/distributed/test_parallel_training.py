@@ -1,6 +1,7 @@
 """Parallel training computes what one process computes: the losses and the weights
-after 10 AdamW steps (float64, gradient accumulation and clipping on) of a run under
-mpiexec equal those of a single process with the same global batch."""
+after 10 AdamW steps (float64 to 1e-10, float32 to 1e-5; gradient accumulation and
+clipping on) of a run under mpiexec equal those of a single process with the same
+global batch. Also: resuming after Ctrl-C under other layouts, and failing ranks."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ TOL = dict(rtol=1e-10, atol=1e-12)
 
 def layout_of(spec: str) -> dict:
     return {"dp": 1, "tp": 1, "pp": 1, **{k: int(v) for k, v in
-                                          (kv.split("=") for kv in spec.split(","))}}
+                                          (kv.split("=") for kv in spec.split(","))
+                                          if k != "schedule"}}
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +37,20 @@ def reference(tmp_path_factory):
     return get
 
 
-def assert_same_run(run_dir, expected) -> None:
+def assert_same_run(run_dir, expected, tol=TOL) -> None:
     want_losses, want_weights = expected
     got = losses(run_dir)
     assert len(got) == len(want_losses) == 10
-    np.testing.assert_allclose(got, want_losses, **TOL)
+    np.testing.assert_allclose(got, want_losses, **tol)
     got_weights = weights(run_dir)
     assert got_weights.keys() == want_weights.keys()
     for name, value in want_weights.items():
-        np.testing.assert_allclose(got_weights[name], value, **TOL, err_msg=name)
+        np.testing.assert_allclose(got_weights[name], value, **tol, err_msg=name)
 
 
 # n = 4 runs oversubscribe the 2 cores (MPICH does so by itself).
-LAYOUTS = ["dp=2", "dp=2,zero=1", "tp=2", "pp=2", "tp=2,pp=2", "dp=2,tp=2,zero=1"]
+LAYOUTS = ["dp=2", "dp=2,zero=1", "tp=2", "pp=2", "pp=2,schedule=1f1b", "tp=2,pp=2",
+           "dp=2,tp=2,zero=1"]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -57,6 +60,15 @@ def test_layout_equals_one_process(layout, tmp_path, reference):
     out = run_mpi(n, [WORKERS / "train.py", layout, tmp_path / "run"])
     assert out.stdout.count("completed at step 10") == n
     assert_same_run(tmp_path / "run", reference(sizes["dp"]))
+
+
+def test_float32_data_parallel_within_1e_5(tmp_path):
+    """In float32 the replicas' sums round differently from one process's: 1e-5."""
+    single = tmp_path / "single"
+    assert run(single, shards=2, dtype="float32").status == "completed"
+    run_mpi(2, [WORKERS / "train.py", "dp=2", tmp_path / "run", "float32"])
+    assert_same_run(tmp_path / "run", (losses(single), weights(single)),
+                    dict(rtol=1e-5, atol=1e-5))
 
 
 def test_tensor_parallel_llama_like_model(tmp_path, reference):

@@ -98,6 +98,9 @@ def test_pipeline_bubble_and_tensor_parallel_comm():
     shape = ModelShape.preset("gpt2")
     pp = plan_layout(shape, 1, 1, 4, False, False, 32, 4, **A100)
     assert pp.micro_batches == 8 and pp.bubble == pytest.approx(3 / 11)
+    # 1F1B: the same bubble, activations of 4 micro-batches in flight instead of 8.
+    one_f = plan_layout(shape, 1, 1, 4, False, False, 32, 4, **A100, schedule="1f1b")
+    assert one_f.bubble == pp.bubble and one_f.activations_gb == pp.activations_gb / 2
     tp = plan_layout(shape, 1, 4, 1, False, False, 32, 4, **A100)
     activation = 4 * 1024 * 768 * 2  # b s h in 16-bit
     assert tp.comm_gb * 1e9 == pytest.approx(4 * 12 * 8 * ring_bytes(activation, 4))

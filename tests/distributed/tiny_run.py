@@ -1,4 +1,4 @@
-"""A tiny float64 training run, the same in the test process (one process) and in the
+"""A tiny training run (float64 unless asked), the same in the test process (one process) and in the
 ranks of an mpiexec launch, so the two can be compared number for number."""
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ class SignalAt:
 
 
 def run(run_dir, parallel=None, shards: int = 1, stop_at_step: int | None = None,
-        resume: bool = False, llama_like: bool = False, signum=signal.SIGINT):
+        resume: bool = False, llama_like: bool = False, signum=signal.SIGINT,
+        dtype: str = "float64"):
     """Train (or resume) in run_dir, sending this process `signum` as step stop_at_step
     starts; returns the Trainer's result."""
     config = TrainConfig(**TRAIN)
     model = GPT(GPTConfig(**{**MODEL, **(LLAMA_LIKE if llama_like else {})}),
-                generator=minigrad.Generator(0)).to(dtype="float64")
+                generator=minigrad.Generator(0)).to(dtype=dtype)
     if parallel is None:
         batches = ShardedWindows(TOKENS, MODEL["block_size"], config, shards, range(shards))
     else:

@@ -329,3 +329,20 @@ def test_judge_without_configuration_or_endpoint_is_a_note():
     verdict = judge.judge_responses(make_records(1), ["x"], f"http://127.0.0.1:{port}", "m",
                                     timeout=5)
     assert "failed" in verdict["note"] and verdict["scores"] == []
+
+
+def test_starts_from_a_hugging_face_checkpoint(records_file, tmp_path):
+    from gpt.pretrained import save_pretrained
+
+    tok = bpe.Tokenizer.train([templates.ALPACA_INTRO, " ".join(WORDS)] * 3, vocab_size=320)
+    model = GPT(GPTConfig(tok.vocab_size, 128, 1, 2, 16), generator=mg.Generator(0))
+    save_pretrained(model, tmp_path / "hf")  # GPT-2 layout, as transformers writes it
+    tok.save_huggingface(tmp_path / "hf" / "tokenizer.json")
+    lora = {"rank": 2, "alpha": 4.0, "targets": "attention", "dropout": 0.0}
+    result = finetune_instruct(tmp_path / "ft", records_file, str(tmp_path / "hf"),
+                               train_config(2), InstructOptions(max_new_tokens=2), lora,
+                               progress=False)
+    assert result.status == "completed"
+    config = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert config["model"]["vocab_size"] == tok.vocab_size + 3  # the chat tokens were added
+    assert (tmp_path / "ft" / "evaluation.json").exists()

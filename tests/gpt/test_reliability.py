@@ -126,6 +126,7 @@ def test_stale_files_of_killed_writes_are_removed_on_the_next_start(run, capsys)
 
 
 # -- checkpoints: only healthy weights, SIGTERM saves ------------------------------------
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # the overflow itself
 def test_poisoned_weights_are_never_checkpointed(corpus, tmp_path, capsys):
     code = cli.main(["train", "--data", str(corpus), "--out", str(tmp_path), "--name", "p",
                      "--steps", "6", "--lr", "1e30", "--warmup", "0",
@@ -133,6 +134,17 @@ def test_poisoned_weights_are_never_checkpointed(corpus, tmp_path, capsys):
     assert code == 1
     assert "not saving them over the previous checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "p" / "model.safetensors").exists()
+
+
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
+def test_eval_of_overflowing_weights_is_an_error_not_nan(run, capsys):
+    from minigrad import io
+
+    weights = io.load_safetensors(run / "model.safetensors")
+    io.save_safetensors({k: v.numpy() * np.float32(1e30) for k, v in weights.items()},
+                        run / "model.safetensors")
+    assert cli.main(["eval", str(run)]) == 2
+    assert "the loss is nan: the model's weights overflow" in capsys.readouterr().err
 
 
 class SigtermAt:

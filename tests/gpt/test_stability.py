@@ -108,14 +108,15 @@ class PoisonedTrainer(Trainer):
         return loss if factor == 1.0 else loss * factor
 
 
-def run(run_dir, poisoned, resume=False, interrupt_at=None, **overrides):
+def run(run_dir, poisoned, resume=False, interrupt_at=None, stream=None, **overrides):
     model = GPT(GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=1, n_head=2, n_embd=16),
                 generator=minigrad.Generator(0))
     settings = dict(steps=24, batch_size=4, warmup=2, lr=3e-3, log_interval=5,
                     eval_interval=0, checkpoint_interval=8, seed=0, outlier_warmup=6)
     config = TrainConfig(**{**settings, **overrides})
     trainer = PoisonedTrainer(model, PoisonedWindows(poisoned, interrupt_at), None, config,
-                              run_dir, progress=False, stream=io.StringIO())
+                              run_dir, progress=stream is not None,
+                              stream=stream or io.StringIO())
     if resume:
         trainer.load_checkpoint()
     return trainer, trainer.fit()
@@ -156,7 +157,9 @@ def test_guard_off_a_bad_window_is_trained_on(tmp_path):
 @pytest.mark.parametrize("poisoned, skipped", [(NAN_BATCH, [11]),
                                                (BAD_WINDOW, [13, 14, 15, 16])])
 def test_guard_on_skips_the_outliers_and_finishes(tmp_path, poisoned, skipped):
-    trainer, result = run(tmp_path, poisoned, skip_outliers=6.0)
+    bar = io.StringIO()
+    trainer, result = run(tmp_path, poisoned, skip_outliers=6.0, stream=bar)
+    assert f"skips {len(skipped)} |" in bar.getvalue().splitlines()[-1]  # the progress bar
     assert result.status == "completed" and result.step == 24
     assert [s for e, s in events(tmp_path) if e == "outlier_skipped"] == skipped
     assert [s for s, _ in trained(tmp_path, "skipped")] == skipped
@@ -401,3 +404,15 @@ def test_the_guard_costs_one_host_transfer_per_step(tmp_path):
     for _ in range(3):
         trainer.train_step()
     assert device.host_transfers == before + 3  # the loss and norm of each, together
+
+
+def test_a_rollback_goes_further_back_only_when_stuck(tmp_path):
+    # Batch 17 is drawn at step 14 after the first rollback (3 batches dropped): a new
+    # divergence, past step 11, so the run goes back to step 8 again, not further.
+    _, result = run(tmp_path, {11: math.nan, 17: math.nan}, on_divergence="rollback")
+    assert result.status == "completed"
+    rollbacks = [r for r in records(tmp_path) if r.get("event") == "rollback"]
+    assert [(r["step"], r["to_step"]) for r in rollbacks] == [(11, 8), (14, 8)]
+    # The points: the last ROLLBACK_POINTS = 3 interval checkpoints.
+    assert [p.name for p in rollback_points(tmp_path / "last_good")] == [
+        "step-00000008", "step-00000016", "step-00000024"]

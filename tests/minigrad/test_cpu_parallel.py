@@ -4,6 +4,7 @@ array's pages are reused without page faults."""
 
 from __future__ import annotations
 
+import importlib
 import resource
 
 import numpy as np
@@ -94,3 +95,37 @@ def test_freed_large_arrays_stay_mapped_for_reuse():
     resident = resident_bytes()
     del block
     assert resident - resident_bytes() < 8 * 2**20
+
+
+def test_linear_backward_gemms_side_by_side_equal_one_worker(workers, monkeypatch):
+    linear_module = importlib.import_module("minigrad.nn.functional.linear")  # not F.linear
+    monkeypatch.setattr(linear_module, "PARALLEL_WORK", 0)
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(shape).astype("float32") for shape in ((3, 5, 8), (6, 8), (6,))]
+    results = []
+    for n in (1, 2):
+        workers(n)
+        x, w, b = (minigrad.tensor(a, requires_grad=True) for a in arrays)
+        F.linear(x, w, b).backward(minigrad.tensor(np.ones((3, 5, 6), "float32")))
+        results.append([t.grad.numpy() for t in (x, w, b)])
+    for split, whole in zip(*results, strict=True):
+        np.testing.assert_array_equal(split, whole)
+
+
+def test_layer_norm_rows_split_among_workers_match_one_worker(workers, monkeypatch):
+    layer_norm_module = importlib.import_module("minigrad.nn.functional.layer_norm")
+    monkeypatch.setattr(layer_norm_module, "PARALLEL_WORK", 0)
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(shape) for shape in ((3, 7, 8), (8,), (8,))]
+    results = []
+    for n in (1, 2):
+        workers(n)
+        x, w, b = (minigrad.tensor(a, requires_grad=True) for a in arrays)
+        y = F.layer_norm(x, 8, w, b)
+        y.backward(minigrad.tensor(np.sin(np.arange(168.0)).reshape(3, 7, 8)))
+        results.append([y.numpy(), *(t.grad.numpy() for t in (x, w, b))])
+    (y1, dx1, dw1, db1), (y2, dx2, dw2, db2) = results
+    np.testing.assert_array_equal(y2, y1)  # rows are computed alike
+    np.testing.assert_array_equal(dx2, dx1)
+    np.testing.assert_allclose(dw2, dw1, rtol=1e-12)  # sums over rows, added in two parts
+    np.testing.assert_allclose(db2, db1, rtol=1e-12)

@@ -94,6 +94,9 @@ def test_inject_errors_name_the_problem():
     model = tiny_gpt()
     with pytest.raises(ValueError, match=r"no Linear layer matches nothing.*h\.0\.attn\.c_attn"):
         lora.inject_lora(model, rank=2, targets="nothing")
+    with pytest.raises(ValueError, match="rank must be a positive int"):
+        lora.inject_lora(model, rank=0)
+    assert all(p.requires_grad for p in model.parameters())  # nothing frozen by the failure
     lora.inject_lora(model, rank=2)
     with pytest.raises(ValueError, match="already has LoRA adapters"):
         lora.inject_lora(model, rank=2)

@@ -9,7 +9,9 @@ Backward, with gx = g w (or g without weight):
     dw = sum over rows of g xhat,   db = sum over rows of g
 
 Only x (already alive as the input), mu and rstd (one number per row) are saved; xhat
-is recomputed in the backward rather than kept, as PyTorch does.
+is recomputed in the backward rather than kept, as PyTorch does. On a device with several
+workers (`Device.parallel_map`) the rows are split among them; dw and db then add the
+parts' sums.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from minigrad.nn.functional._checks import check_floating, check_normalized_shap
 from minigrad.nn.functional._fused import FusedFunction
 from minigrad.nn.functional._reduce import dot_axis, sum_last
 from minigrad.tensor import Tensor
+
+# Elements (N D) from which the rows are split among the device's workers.
+PARALLEL_WORK = 1 << 16
 
 
 class LayerNorm(FusedFunction):
@@ -32,19 +37,40 @@ class LayerNorm(FusedFunction):
         self.inv_size = 1.0 / self.size if self.size else 0.0  # no elements: empty rows
         self.has_weight, self.has_bias = has_weight, has_bias
 
+    def row_parts(self, n_rows: int) -> list[slice]:
+        """Row ranges for the device's workers (`Device.parallel_map`); one for little work."""
+        n = min(self.device.workers, n_rows)
+        if n < 2 or n_rows * self.size < PARALLEL_WORK:
+            return [slice(0, n_rows)]
+        bounds = [n_rows * i // n for i in range(n + 1)]
+        return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+
     def array_forward(self, x, *params):
         xp, device = self.xp, self.device
         rows = math.prod(x.shape[:x.ndim - len(self.normalized_shape)])
         x2 = xp.reshape(x, (rows, self.size))  # (N, D)
         inv_size = self.inv_size
-        mean = sum_last(device, x2) * inv_size  # (N, 1)
-        y = x2 - mean  # (N, D): x - mu, then xhat, then the output
-        rstd = 1.0 / xp.sqrt(dot_axis(xp, y, y, 1) * inv_size + self.eps)  # (N, 1)
-        y *= rstd
-        if self.has_weight:
-            y *= xp.reshape(params[0], (self.size,))
-        if self.has_bias:
-            y += xp.reshape(params[-1], (self.size,))
+        parts = self.row_parts(rows)
+        out = device.empty((rows, self.size), x.dtype) if len(parts) > 1 else None
+
+        def normalize(part):  # rows `part` of x2
+            xr = x2[part, :]
+            mean = sum_last(device, xr) * inv_size  # (n, 1)
+            y = xr - mean  # (n, D): x - mu, then xhat, then the output
+            rstd = 1.0 / xp.sqrt(dot_axis(xp, y, y, 1) * inv_size + self.eps)  # (n, 1)
+            y *= rstd
+            if self.has_weight:
+                y *= xp.reshape(params[0], (self.size,))
+            if self.has_bias:
+                y += xp.reshape(params[-1], (self.size,))
+            if out is None:
+                return y, mean, rstd
+            out[part, :] = y
+            return None, mean, rstd
+
+        results = device.parallel_map(normalize, parts)
+        y, mean, rstd = results[0] if out is None else (
+            out, *(xp.concat([r[i] for r in results], axis=0) for i in (1, 2)))
         self.save_for_backward(x2, mean, rstd, params[0] if self.has_weight else None)
         return xp.reshape(y, x.shape)
 
@@ -52,21 +78,39 @@ class LayerNorm(FusedFunction):
         xp, device, need = self.xp, self.device, self.needs_input_grad
         x2, mean, rstd, weight = self.saved
         g2 = xp.reshape(g, x2.shape)  # (N, D)
-        xhat = x2 - mean
-        xhat *= rstd
+        parts = self.row_parts(x2.shape[0])
+        dx_all = device.empty(x2.shape, x2.dtype) if len(parts) > 1 and need[0] else None
+
+        def row_grads(part):  # rows `part`: (dx or None, dw and db over these rows)
+            g2r = g2[part, :]
+            xhat = x2[part, :] - mean[part, :]
+            xhat *= rstd[part, :]
+            dw = xp.sum(g2r * xhat, axis=0) if self.has_weight and need[1] else None
+            db = xp.sum(g2r, axis=0) if self.has_bias and need[-1] else None
+            dx = None
+            if need[0]:
+                gx = g2r * xp.reshape(weight, (self.size,)) if self.has_weight else g2r
+                inv_size = self.inv_size
+                xhat *= dot_axis(xp, gx, xhat, 1) * inv_size  # xhat mean(gx xhat)
+                dx = gx - sum_last(device, gx) * inv_size  # gx - mean(gx), a new array
+                dx -= xhat
+                dx *= rstd[part, :]
+                if dx_all is not None:
+                    dx_all[part, :] = dx
+            return dx, dw, db
+
+        results = device.parallel_map(row_grads, parts)
+        dx, dw, db = results[0]
+        for _, dw_part, db_part in results[1:]:  # the parts' sums over their rows
+            dw = None if dw is None else dw + dw_part
+            db = None if db is None else db + db_part
         grads = [None] * len(need)
-        if self.has_weight and need[1]:
-            grads[1] = xp.reshape(xp.sum(g2 * xhat, axis=0), self.normalized_shape)
-        if self.has_bias and need[-1]:
-            grads[-1] = xp.reshape(xp.sum(g2, axis=0), self.normalized_shape)
+        if dw is not None:
+            grads[1] = xp.reshape(dw, self.normalized_shape)
+        if db is not None:
+            grads[-1] = xp.reshape(db, self.normalized_shape)
         if need[0]:
-            gx = g2 * xp.reshape(weight, (self.size,)) if self.has_weight else g2
-            inv_size = self.inv_size
-            xhat *= dot_axis(xp, gx, xhat, 1) * inv_size  # xhat mean(gx xhat)
-            dx = gx - sum_last(device, gx) * inv_size  # gx - mean(gx), a new array
-            dx -= xhat
-            dx *= rstd
-            grads[0] = xp.reshape(dx, g.shape)
+            grads[0] = xp.reshape(dx if dx_all is None else dx_all, g.shape)
         return tuple(grads)
 
 

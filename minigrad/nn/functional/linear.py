@@ -7,7 +7,8 @@ x (..., in) is viewed as a matrix (N, in), so every product is one 2-D GEMM:
               dW = g^T x               (out, N) @ (N, in)
               db = sum over rows of g
 
-W^T is a transposed view, never a copy: BLAS reads it as is.
+W^T is a transposed view, never a copy: BLAS reads it as is. dx and (dW, db) are
+independent: on a device with several workers (`Device.parallel_map`) they run at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import math
 from minigrad.nn.functional._checks import check_floating
 from minigrad.nn.functional._fused import FusedFunction
 from minigrad.tensor import Tensor
+
+# Multiply-adds of one backward GEMM (N in out) from which the two run side by side.
+PARALLEL_WORK = 1 << 20
 
 
 class Linear(FusedFunction):
@@ -36,13 +40,24 @@ class Linear(FusedFunction):
         xp, need = self.xp, self.needs_input_grad
         x2, weight = self.saved
         g2 = xp.reshape(g, (x2.shape[0], weight.shape[0]))  # (N, out)
-        dx = None
-        if need[0]:
-            dx = xp.reshape(xp.matmul(g2, weight), g.shape[:-1] + (x2.shape[1],))
-        dw = xp.matmul(xp.matrix_transpose(g2), x2) if need[1] else None
-        if len(need) == 2:
-            return dx, dw
-        return dx, dw, xp.sum(g2, axis=0) if need[2] else None
+
+        def input_grad():
+            if not need[0]:
+                return None
+            return xp.reshape(xp.matmul(g2, weight), g.shape[:-1] + (x2.shape[1],))
+
+        def param_grads():
+            dw = xp.matmul(xp.matrix_transpose(g2), x2) if need[1] else None
+            return dw, xp.sum(g2, axis=0) if len(need) == 3 and need[2] else None
+
+        # The two GEMMs are independent: with several workers they run side by side, each
+        # on one BLAS thread (no thread synchronisation inside a small GEMM).
+        tasks = [input_grad, param_grads]
+        if math.prod(g2.shape) * x2.shape[1] >= PARALLEL_WORK:
+            dx, (dw, db) = self.device.parallel_map(lambda task: task(), tasks)
+        else:
+            dx, (dw, db) = (task() for task in tasks)
+        return (dx, dw) if len(need) == 2 else (dx, dw, db)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

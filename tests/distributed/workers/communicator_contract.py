@@ -51,6 +51,8 @@ else:
     got = comm.recv(x.shape, x.dtype, (r - 1) % n)
     comm.send(x, (r + 1) % n)
 np.testing.assert_array_equal(got, everyone[(r - 1) % n])
+got = comm.send_recv(x, (r + 1) % n, x.shape, x.dtype, (r - 1) % n)  # everyone at once
+np.testing.assert_array_equal(got, everyone[(r - 1) % n])
 
 # Sub-communicators: even and odd ranks; color None leaves a rank out.
 sub = comm.split(r % 2, key=-r)

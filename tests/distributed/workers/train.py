@@ -1,4 +1,7 @@
-"""Run under mpiexec: python train.py LAYOUT RUN_DIR [SHARDS] [stop=STEP] [resume] [llama] [die]
+"""Run under mpiexec:
+
+    python train.py LAYOUT RUN_DIR [SHARDS] [stop=STEP] [resume] [llama] [die] [float32]
+
 trains tests/distributed/tiny_run.py's run in parallel (rank 0 writes RUN_DIR); an error
 on any rank aborts them all."""
 
@@ -22,5 +25,6 @@ with parallel.guard():
     result = run(run_dir, parallel, shards or parallel.layout.dp,
                  3 if die and parallel.world.rank == 1 else None if die else stop,
                  "resume" in options, "llama" in options,
-                 signal.SIGKILL if die else signal.SIGINT)
+                 signal.SIGKILL if die else signal.SIGINT,
+                 "float32" if "float32" in options else "float64")
 print(f"rank {parallel.world.rank}: {result.status} at step {result.step}", flush=True)
