@@ -85,6 +85,12 @@ class Function:
     # tools; an empty tuple costs one attribute check per op when nothing observes.
     # Tools add and remove theirs with `add_observer` / `remove_observer`.
     observers: tuple = ()
+    # In-place ops count on this clock (`Function.epoch`, one tick per in-place op); each
+    # recorded node notes the tick it was made at (`made_at`), so its backward can tell
+    # whether a tensor it used was modified, or re-pointed at a new node, since then
+    # (`check_versions`). Zero until the first in-place op: nothing to check.
+    epoch = 0
+    made_at = 0
 
     def __call__(self, *inputs):
         device = inputs[0].device
@@ -106,6 +112,7 @@ class Function:
         if requires_grad:
             self.inputs = inputs
             self.needs_input_grad = tuple([t.requires_grad for t in inputs])
+            self.made_at = Function.epoch
         else:
             self.saved = None
         if isinstance(result, tuple):
@@ -178,6 +185,70 @@ def _observed_call(fn: Function, inputs, requires_grad):
     return out
 
 
+class VersionCounter:
+    """How often in-place ops wrote a tensor's memory (shared by tensors that alias it),
+    and at which ticks of `Function.epoch` (the latest few): what `check_versions` reads."""
+
+    __slots__ = ("value", "ticks", "rebased_at")
+    KEPT = 32
+
+    def __init__(self, value: int = 0, ticks=(), rebased_at: int = -1):
+        self.value, self.ticks, self.rebased_at = value, list(ticks), rebased_at
+
+    def bump(self, tick: int) -> None:
+        self.value += 1
+        self.ticks = [*self.ticks[-(self.KEPT - 1):], tick]
+
+    def modified_after(self, tick: int) -> bool:
+        return bool(self.ticks) and self.ticks[-1] > tick
+
+    def version_at(self, tick: int) -> int:
+        return self.value - sum(1 for t in self.ticks if t > tick)
+
+
+def _is_saved(array, fn: Function) -> bool:
+    """Whether `array` (the very object) is among what fn saved for its backward."""
+    stack = list(fn.saved or ())
+    while stack:
+        a = stack.pop()
+        if a is array:
+            return True
+        if isinstance(a, tuple | list):
+            stack.extend(a)
+    return False
+
+
+def check_versions(fn: Function) -> None:
+    """Before fn's backward: raise PyTorch's kind of error if, since fn's forward, an
+    in-place op modified a tensor that fn (or the op that made the tensor) saved, or
+    re-pointed an input of fn at a new graph node (its old value is gone)."""
+    for i, t in enumerate(fn.inputs):
+        counter = getattr(t, "_version", None)
+        if counter is None:
+            continue  # never modified in place
+        now = counter.value
+        if counter.modified_after(fn.made_at) and _is_saved(t.data, fn):
+            raise _modified_error(fn, t, counter.version_at(fn.made_at), now)
+        if counter.rebased_at > fn.made_at:
+            raise RuntimeError(
+                f"a tensor needed for gradient computation was modified by an in-place "
+                f"operation: input {i} of {fn.name} (shape {t.shape}) was changed by "
+                f"{t._ctx.name} after {fn.name} used it, saved at version "
+                f"{counter.version_at(fn.made_at)}, now at version {now}; use an "
+                "out-of-place op or clone() it first")
+        producer = t._ctx
+        if (producer is not None and counter.modified_after(producer.made_at)
+                and _is_saved(t.data, producer)):
+            raise _modified_error(producer, t, counter.version_at(producer.made_at), now)
+
+
+def _modified_error(fn: Function, t, then: int, now: int) -> RuntimeError:
+    return RuntimeError(
+        f"a tensor needed for gradient computation was modified by an in-place operation: "
+        f"op {fn.name} saved a tensor of shape {t.shape} at version {then}, now at version "
+        f"{now}; use an out-of-place op or clone() it first")
+
+
 def _topological_order(root_fn: Function) -> list[Function]:
     """Functions reachable from root_fn, each after every function that consumes it."""
     order: list[Function] = []
@@ -227,6 +298,8 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             raise RuntimeError(
                 f"backward through {fn.name} a second time: its saved values were freed "
                 "after the first backward; pass retain_graph=True to the first call")
+        if Function.epoch:
+            check_versions(fn)
         if fn.output_hooks:
             out_grads = _apply_output_hooks(fn, out_grads)
         if fn.n_outputs == 1:

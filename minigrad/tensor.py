@@ -17,7 +17,7 @@ from minigrad.autograd import run_backward
 
 class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_index", "device",
-                 "_leaf_hooks", "name", "__weakref__")
+                 "_leaf_hooks", "name", "_version", "__weakref__")
     # Make NumPy defer to our reflected operators (np_array * tensor -> Tensor.__rmul__).
     __array_ufunc__ = None
 
@@ -133,8 +133,114 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory)."""
-        return Tensor._from_op(self.data, self.device, None, 0, False)
+        """The same data, cut from the graph (shares memory, and so the version counter
+        that in-place ops bump)."""
+        out = Tensor._from_op(self.data, self.device, None, 0, False)
+        out._version = self._counter()
+        return out
+
+    # -- in-place ops (PyTorch's trailing underscore) --------------------------------
+    def _counter(self):
+        counter = getattr(self, "_version", None)
+        if counter is None:
+            counter = self._version = autograd.VersionCounter()
+        return counter
+
+    @property
+    def version(self) -> int:
+        """How many in-place ops have written this tensor's memory (PyTorch's `_version`)."""
+        counter = getattr(self, "_version", None)
+        return 0 if counter is None else counter.value
+
+    def _write(self, op: str, compute, *others, needs_value: bool = False) -> Tensor:
+        """Run the in-place op `op`: compute(current) is the new value as a Tensor, built
+        from ops; it is written into this tensor's memory and the version counter bumped.
+
+        While grad is recorded and something requires it, the op also goes into the
+        graph as PyTorch does: the old value becomes a hidden tensor (same memory, the
+        old graph node) that the op's node takes as input, and this tensor now stands for
+        the op's output. Nodes that used the old value and saved it, or that used this
+        tensor before, raise at backward (`autograd.check_versions`). `needs_value`: the
+        op saves its input, so it gets a copy of the old value."""
+        grad_mode = autograd.is_grad_enabled()
+        if grad_mode and self.requires_grad and self._ctx is None:
+            raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in "
+                               "place while grad is recorded; wrap the update in "
+                               "`with minigrad.no_grad():` (as an optimizer step does)")
+        autograd.Function.epoch += 1
+        tick = autograd.Function.epoch
+        counter = self._counter()
+        recording = grad_mode and (self.requires_grad or any(
+            isinstance(o, Tensor) and o.requires_grad for o in others))
+        if recording:
+            old = Tensor._from_op(self.data, self.device, self._ctx, self._out_index,
+                                  self.requires_grad)
+            old._version = autograd.VersionCounter(counter.value + 1, [*counter.ticks, tick])
+            new = compute(old.clone() if needs_value else old)
+        else:
+            with autograd.no_grad():
+                new = compute(self)
+        if new.shape != self.shape:
+            raise RuntimeError(f"{op}: the result of shape {new.shape} does not fit the "
+                               f"tensor of shape {self.shape}")
+        if new.dtype != self.dtype and self.is_floating_point() < new.is_floating_point():
+            raise TypeError(f"{op}: a {backends.dtype_name(new.dtype)} result cannot be "
+                            f"written into a {backends.dtype_name(self.dtype)} tensor")
+        self.data[...] = new.data if new.dtype == self.dtype else self.device.xp.astype(
+            new.data, self.dtype)
+        counter.bump(tick)
+        if recording:
+            counter.rebased_at = tick
+            self._ctx, self._out_index, self.requires_grad = new._ctx, new._out_index, True
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._write("add_", lambda s: s + (other if alpha == 1 else other * alpha),
+                           other)
+
+    def sub_(self, other, alpha=1):
+        return self._write("sub_", lambda s: s - (other if alpha == 1 else other * alpha),
+                           other)
+
+    def mul_(self, other):
+        return self._write("mul_", lambda s: s * other, other,
+                           needs_value=isinstance(other, Tensor))
+
+    def div_(self, other):
+        return self._write("div_", lambda s: s / other, other,
+                           needs_value=isinstance(other, Tensor))
+
+    def clamp_(self, min=None, max=None):
+        return self._write("clamp_", lambda s: s.clip(min, max), needs_value=True)
+
+    clip_ = clamp_
+
+    def fill_(self, value):
+        """Every element set to value (a number or a 0-d tensor, whose gradient is the sum
+        of this tensor's)."""
+        def fill(s):
+            full = ops.as_tensor(value, s).astype(s.dtype).expand(s.shape)
+            return ops.where(_everywhere(s), full, s)  # no gradient to the old value
+
+        return self._write("fill_", fill, value)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, src):
+        """This tensor's values replaced by src's (broadcast, cast to this dtype); the
+        gradient flows to src."""
+        def copy(s):
+            source = ops.as_tensor(src, s)
+            source = source.to(self.device) if source.device is not s.device else source
+            return ops.where(_everywhere(s), source.astype(s.dtype).expand(s.shape), s)
+
+        return self._write("copy_", copy, src)
+
+    def __setitem__(self, key, value):
+        """x[key] = value, in place (basic and integer-array keys); recorded in the graph
+        as `ops.setitem` when grad is (the written part gets no gradient, value gets it)."""
+        self._write("setitem", lambda s: ops.setitem(s, key, value), value)
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
@@ -606,6 +712,11 @@ def _shape_args(args) -> tuple:
     if len(args) == 1 and isinstance(args[0], tuple | list):
         return tuple(args[0])
     return tuple(args)
+
+
+def _everywhere(t: Tensor) -> Tensor:
+    """A 0-d True: `where` with it picks its first operand at every position."""
+    return Tensor._from_op(t.device.full((), True, "bool"), t.device, None, 0, False)
 
 
 def _prod(shape) -> int:

@@ -99,9 +99,10 @@ class OpSpec:
     domain: mt.Domain = field(default_factory=mt.real)
     composite: Callable | None = None  # a fused op's twin built from primitive ops
     tolerances: dict = field(default_factory=lambda: TOLERANCES)  # against PyTorch
-    # False for ops with no float input to differentiate (argmin, one_hot, eye): the
-    # finite-difference suite skips them, the others still compare values.
-    differentiable: bool = True
+    # False where finite differences do not apply: no float input to differentiate
+    # (argmin, one_hot, eye) or a gradient that is zero by definition (embedding's
+    # padding row). The finite-difference suite skips them; the others still compare.
+    finite_differences: bool = True
 
     def torch_fn(self, torch) -> Callable:
         if self.torch is None:
@@ -711,12 +712,11 @@ def linears(draw):
 
 
 @st.composite
-def embeddings(draw):
+def embeddings(draw, padding: bool = False):
     rng = values_rng(draw)
     vocab, dim = draw(st.integers(1, 6)), draw(st.integers(1, 4))
     ids = rng.integers(0, vocab, sizes(draw, 0, 2))  # repeats are likely
-    padding = draw(st.sampled_from([None, 0, -1]))
-    params = {} if padding is None else {"padding_idx": padding}
+    params = {"padding_idx": draw(st.sampled_from([0, -1]))} if padding else {}
     return Case((ids, rng.standard_normal((vocab, dim))), params=params)
 
 
@@ -943,19 +943,19 @@ OP_SPECS = [
     OpSpec("logsumexp", mg.logsumexp, reductions(min_side=1), torch_reduction("logsumexp")),
     OpSpec("cumsum", mg.cumsum, one_dim(), "cumsum"),
     OpSpec("argmax", lambda x, dim, keepdim: x.argmax(dim, keepdim),
-           constant_input(keepdim=st.booleans()), None, differentiable=False),
+           constant_input(keepdim=st.booleans()), None, finite_differences=False),
     OpSpec("argmin", lambda x, dim, keepdim: mg.argmin(x, dim, keepdim),
            constant_input(keepdim=st.booleans()),
-           lambda torch, x, dim, keepdim: torch.argmin(x, dim, keepdim), differentiable=False),
+           lambda torch, x, dim, keepdim: torch.argmin(x, dim, keepdim), finite_differences=False),
     OpSpec("argmin_all", lambda x, dim: mg.argmin(x), constant_input(),
-           lambda torch, x, dim: torch.argmin(x), differentiable=False),
+           lambda torch, x, dim: torch.argmin(x), finite_differences=False),
     # sorting
     OpSpec("sort", lambda x, dim, descending: x.sort(dim, descending),
            one_dim(descending=st.booleans()), None, mt.distinct()),
     OpSpec("argsort", lambda x, dim, descending: mg.argsort(x, dim, descending),
            constant_input(descending=st.booleans()),
            lambda torch, x, dim, descending: torch.argsort(x, dim=dim, descending=descending),
-           differentiable=False),
+           finite_differences=False),
     OpSpec("topk", mg.topk, top_ks(), "topk", mt.distinct()),
     # shapes
     OpSpec("reshape", mg.reshape, reshapes(), "reshape"),
@@ -1012,7 +1012,7 @@ OP_SPECS = [
     OpSpec("narrow", lambda x, dim, start, length: x.narrow(dim, start, length), narrows()),
     OpSpec("one_hot", lambda ids, num_classes: F.one_hot(ids, num_classes), constant_ids(),
            lambda torch, ids, num_classes: torch.nn.functional.one_hot(ids, num_classes),
-           differentiable=False),
+           finite_differences=False),
     # joining and splitting
     OpSpec("concatenate", lambda *xs, axis: mg.concatenate(xs, axis), joins(),
            lambda torch, *xs, axis: torch.cat(xs, axis)),
@@ -1030,18 +1030,18 @@ OP_SPECS = [
     # conversions and creation (no float input to differentiate)
     OpSpec("type_as", lambda x, other: x.type_as(other), constant_input().map(
         lambda c: replace(c, params={"x": c.params["x"], "other": np.zeros(2, np.int64)})),
-           differentiable=False),
+           finite_differences=False),
     OpSpec("eye", mg.eye, creations("eye"),
            lambda torch, n, m, dtype, device: torch.eye(n, n if m is None else m, dtype=dtype,
-                                                        device=device), differentiable=False),
-    OpSpec("linspace", mg.linspace, creations("linspace"), "linspace", differentiable=False),
+                                                        device=device), finite_differences=False),
+    OpSpec("linspace", mg.linspace, creations("linspace"), "linspace", finite_differences=False),
     OpSpec("empty", lambda shape, dtype, device: mg.full_like(
         mg.empty(shape, dtype=dtype, device=device), 1.0), creations("empty"),
            lambda torch, shape, dtype, device: torch.full_like(
-               torch.empty(shape, dtype=dtype, device=device), 1.0), differentiable=False),
+               torch.empty(shape, dtype=dtype, device=device), 1.0), finite_differences=False),
     OpSpec("full_like", lambda x, value: mg.full_like(x, value), creations("full_like"),
-           lambda torch, x, value: torch.full_like(x, value), differentiable=False),
-    OpSpec("multinomial", mg.multinomial, multinomials(), False, differentiable=False),
+           lambda torch, x, value: torch.full_like(x, value), finite_differences=False),
+    OpSpec("multinomial", mg.multinomial, multinomials(), False, finite_differences=False),
     # the smaller functional ops and losses of minigrad.nn.functional
     OpSpec("pad", F.pad, pads(), "nn.functional.pad"),
     OpSpec("normalize", F.normalize, normalizes(), "nn.functional.normalize"),
@@ -1073,6 +1073,9 @@ OP_SPECS = [
            composite=F.linear_composite, tolerances=FUSED_TOLERANCES),
     OpSpec("embedding", F.embedding, embeddings(), "nn.functional.embedding",
            composite=F.embedding_composite, tolerances=FUSED_TOLERANCES),
+    OpSpec("embedding_padding", F.embedding, embeddings(padding=True),
+           "nn.functional.embedding", composite=F.embedding_composite,
+           tolerances=FUSED_TOLERANCES, finite_differences=False),
     OpSpec("dropout", F.dropout, dropouts(), False,
            composite=F.dropout_composite, tolerances=FUSED_TOLERANCES),
     OpSpec("attention", F.scaled_dot_product_attention, attentions(), torch_attention,

@@ -26,6 +26,7 @@ from minigrad.ops.indexing import (
     masked_fill,
     narrow,
     scatter_add,
+    setitem,
     take_along_dim,
     where,
 )
@@ -97,7 +98,7 @@ __all__ = [
     "leaky_relu", "log", "log1p", "logsigmoid", "logsumexp", "masked_fill", "matmul",
     "matrix_transpose", "max", "maximum", "mean", "min", "minimum", "mul", "narrow", "neg",
     "norm", "outer", "permute", "pow", "prod", "rdiv", "relu", "repeat", "repeat_interleave",
-    "reshape", "roll", "rpow", "rsqrt", "rsub", "scatter_add", "sigmoid", "sign", "silu",
+    "reshape", "roll", "rpow", "rsqrt", "rsub", "scatter_add", "setitem", "sigmoid", "sign", "silu",
     "sin", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub",
     "sum", "swapaxes", "swapdims", "t", "take_along_dim", "tanh", "tile", "to_device", "topk",
     "transpose", "tril", "triu", "unflatten", "unsqueeze", "var", "where",

@@ -411,3 +411,50 @@ def one_hot(indices: Tensor, num_classes: int = -1) -> Tensor:
     classes = indices.device.arange(num_classes)  # (C,)
     hot = xp.astype(xp.expand_dims(indices.data, axis=-1) == classes, indices.device.dtype("int64"))
     return Tensor._from_op(hot, indices.device, None, 0, False)
+
+
+class SetItem(Function):
+    """out = a with out[key] = value (value broadcast to the indexed part): the function
+    behind `Tensor.__setitem__`. d a = g with the written part zeroed; d value = g's
+    written part, summed to value's shape. (With repeated integer indices the last
+    write wins, and each repeat passes the gradient on.)"""
+
+    name = "setitem"
+
+    def __init__(self, key, advanced: bool):
+        self.key, self.advanced = key, advanced
+
+    def forward(self, a, value):
+        self.value_meta = (value.shape, value.dtype)
+        out = self.xp.asarray(a, copy=True)
+        out[self.key] = self.xp.astype(value, a.dtype)
+        return out
+
+    def backward(self, g):
+        ga = gv = None
+        if self.needs_input_grad[0]:
+            ga = self.xp.asarray(g, copy=True)
+            ga[self.key] = 0
+        if self.needs_input_grad[1]:
+            part = self.device.gather(g, self.key) if self.advanced else g[self.key]
+            gv = grad_like(self.xp, part, *self.value_meta)
+        return ga, gv
+
+
+def setitem(a: Tensor, key, value) -> Tensor:
+    """a with a[key] = value, out of place and differentiable (see `SetItem`); the
+    in-place `Tensor.__setitem__` writes its result back into a."""
+    key, advanced = _device_key(key, a.device)
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(k is None for k in parts):
+        raise IndexError("setitem: None (a new axis) is not allowed in an assignment key")
+    named = _dims_named(parts, a.device)
+    if not any(k is Ellipsis for k in parts) and named < a.ndim and not _is_mask(parts, a):
+        parts = parts + (Ellipsis,)
+    parts = _bounded_slices(parts, a.shape, named, a.device)
+    value = as_tensor(value, a)
+    try:
+        return SetItem(parts if len(parts) != 1 else parts[0], advanced)(a, value)
+    except (IndexError, ValueError) as exc:
+        raise type(exc)(f"setitem: index {_describe(key)} into shape {a.shape}, value of "
+                        f"shape {value.shape}: {exc.__cause__ or exc}") from None

@@ -272,13 +272,15 @@ class _Problem:
 
 
 def _as_one_tensor(out, op: str) -> Tensor:
-    """fn's result as one Tensor: tuples are flattened and concatenated."""
+    """fn's result as one Tensor: tuples are flattened and concatenated, leaving out
+    integer outputs (the indices of max(dim) or sort), which have no gradient."""
     from minigrad.ops import concatenate, reshape
 
     if isinstance(out, Tensor):
         return out
     if isinstance(out, tuple | list) and out and all(isinstance(t, Tensor) for t in out):
-        return concatenate([reshape(t, (-1,)) for t in out])
+        floats = [t for t in out if t.is_floating_point()]
+        return concatenate([reshape(t, (-1,)) for t in floats or out])
     raise TypeError(f"{op}: fn must return a Tensor or a tuple of Tensors, got "
                     f"{type(out).__name__}")
 

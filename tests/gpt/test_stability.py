@@ -171,8 +171,8 @@ def test_guard_on_skips_the_outliers_and_finishes(tmp_path, poisoned, skipped):
 
 
 def test_a_skipped_step_leaves_weights_and_optimizer_alone(tmp_path):
-    """Step 11 skipped: its update is dropped, yet the step counter, the schedule and the
-    data move on, so steps 12.. train on the batches they would have had."""
+    """Step 11 skipped: the weights are those after step 10 (and AdamW counted 10 steps),
+    yet the step counter, the schedule and the data moved on."""
     trainer, _ = run(tmp_path / "a", {11: 1e6}, skip_outliers=6.0, steps=11)
     reference, result = run(tmp_path / "b", {}, skip_outliers=6.0, steps=11, interrupt_at=10)
     assert result.step == 10

@@ -1,7 +1,8 @@
 """Every op's backward against central finite differences (float64), on random shapes
 (broadcasting, size-1 axes, 0-d, empty axes where the op allows them), on 'cpu' and on
 the GPU stand-in 'strict'. The table of ops is `op_specs.OP_SPECS`; ops with nothing to
-differentiate (argmin, eye, one_hot) are compared by the other suites only.
+differentiate (argmin, eye, one_hot) are compared by the other suites only
+(`OpSpec.finite_differences`).
 
 Needs only NumPy, pytest and hypothesis (test_layout.py runs it with PyTorch blocked)."""
 
@@ -13,7 +14,7 @@ from op_specs import OP_SETTINGS, OP_SPECS, call, draw_case, minigrad_inputs, mi
 import minigrad as mg
 
 
-@pytest.mark.parametrize("spec", [spec for spec in OP_SPECS if spec.differentiable],
+@pytest.mark.parametrize("spec", [spec for spec in OP_SPECS if spec.finite_differences],
                          ids=lambda spec: spec.name)
 @OP_SETTINGS
 @given(data=st.data())
