@@ -59,7 +59,7 @@ from gpt.data.batches import RandomWindows
 from gpt.data.dataset import prepare
 from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
-from gpt.progress import ProgressBar
+from minigrad.instruments.progress import ProgressBar
 from gpt.train import TrainConfig, Trainer, make_batches
 from minigrad.optim import AdamW
 from minigrad.optim.lr_scheduler import warmup_cosine_lr

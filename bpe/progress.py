@@ -3,13 +3,12 @@
 A progress callback receives ``(stage, done, total)``: stage ``"count"`` reports characters
 of text pre-tokenized so far (``total`` is 0 when the input is an iterator of unknown
 length), stage ``"merge"`` reports merges made out of those planned. ``progress=True``
-prints a throttled status line to stderr.
+draws them with the project's one progress bar (`minigrad.instruments.progress`) on stderr.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -17,25 +16,30 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 class StderrProgress:
-    """Prints one status line, rewritten in place at most every ``interval`` seconds."""
+    """Draws the callback's reports with the project's one progress bar (a bar of its own
+    for each stage), on stderr unless another stream is given."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 0.5) -> None:
+    UNITS = {"count": "characters", "merge": "merges"}
+
+    def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
-        self._interval = interval
-        self._last_print = 0.0
-        self._started = time.perf_counter()
+        self._stage: str | None = None
+        self._bar = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.perf_counter()
-        finished = total > 0 and done >= total
-        if not finished and now - self._last_print < self._interval:
-            return
-        self._last_print = now
-        amount = f"{done}/{total}" if total else f"{done:,}"
-        unit = "merges" if stage == "merge" else "characters"
-        line = f"\r[bpe] {stage}: {amount} {unit} ({now - self._started:.1f}s)"
-        self._stream.write(line + ("\n" if finished else ""))
-        self._stream.flush()
+        if stage != self._stage:
+            # Loaded on first use: `import bpe` stays free of the engine.
+            from minigrad.instruments.progress import ProgressBar
+
+            if self._bar is not None:
+                self._bar.close()
+            self._stage = stage
+            self._bar = ProgressBar(total, label=f"[bpe] {stage}", stream=self._stream,
+                                    unit=self.UNITS.get(stage, ""))
+        self._bar.total = total
+        self._bar.update(done)
+        if total and done >= total:
+            self._bar.close()
 
 
 def resolve_progress(progress: bool | ProgressCallback | None) -> ProgressCallback | None:

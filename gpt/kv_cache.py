@@ -9,6 +9,7 @@ attention over the stored keys. Inference only: the buffers are not part of any 
 
 from __future__ import annotations
 
+import minigrad
 from minigrad.tensor import Tensor
 
 
@@ -35,12 +36,12 @@ class LayerKV:
                              f"cache size {self.max_len}")
         if self.keys is None or self.keys.shape[:2] != (B, nh) or self.keys.dtype != k.dtype:
             shape = (B, nh, self.max_len, hs)
-            self.keys = k.device.zeros(shape, k.dtype)
-            self.values = k.device.zeros(shape, k.dtype)
-        self.keys[:, :, self.length:end, :] = k.data
-        self.values[:, :, self.length:end, :] = v.data
+            self.keys = minigrad.zeros(shape, dtype=k.dtype, device=k.device)
+            self.values = minigrad.zeros(shape, dtype=k.dtype, device=k.device)
+        self.keys[:, :, self.length:end] = k  # in place, into the preallocated buffers
+        self.values[:, :, self.length:end] = v
         self.length = end
-        return (Tensor(self.keys[:, :, :end, :]), Tensor(self.values[:, :, :end, :]))
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 class KVCache:

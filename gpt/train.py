@@ -46,7 +46,7 @@ from gpt.monitor import (
     SpikeDetector,
     check_finite,
 )
-from gpt.progress import ProgressBar
+from minigrad.instruments.progress import ProgressBar
 from gpt.report import divergence_report
 from gpt.runlog import MetricsLog, plot_loss_curve, read_metrics
 from gpt.stability import (

@@ -152,7 +152,8 @@ class Tensor:
         counter = getattr(self, "_version", None)
         return 0 if counter is None else counter.value
 
-    def _write(self, op: str, compute, *others, needs_value: bool = False) -> Tensor:
+    def _write(self, op: str, compute, *others, needs_value: bool = False,
+               direct=None) -> Tensor:
         """Run the in-place op `op`: compute(current) is the new value as a Tensor, built
         from ops; it is written into this tensor's memory and the version counter bumped.
 
@@ -161,7 +162,8 @@ class Tensor:
         old graph node) that the op's node takes as input, and this tensor now stands for
         the op's output. Nodes that used the old value and saved it, or that used this
         tensor before, raise at backward (`autograd.check_versions`). `needs_value`: the
-        op saves its input, so it gets a copy of the old value."""
+        op saves its input, so it gets a copy of the old value. `direct()`, if given,
+        writes the memory itself when nothing is recorded (instead of compute + copy)."""
         grad_mode = autograd.is_grad_enabled()
         if grad_mode and self.requires_grad and self._ctx is None:
             raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in "
@@ -177,6 +179,10 @@ class Tensor:
                                   self.requires_grad)
             old._version = autograd.VersionCounter(counter.value + 1, [*counter.ticks, tick])
             new = compute(old.clone() if needs_value else old)
+        elif direct is not None:
+            direct()
+            counter.bump(tick)
+            return self
         else:
             with autograd.no_grad():
                 new = compute(self)
@@ -240,7 +246,8 @@ class Tensor:
     def __setitem__(self, key, value):
         """x[key] = value, in place (basic and integer-array keys); recorded in the graph
         as `ops.setitem` when grad is (the written part gets no gradient, value gets it)."""
-        self._write("setitem", lambda s: ops.setitem(s, key, value), value)
+        self._write("setitem", lambda s: ops.setitem(s, key, value), value,
+                    direct=lambda: ops.assign(self, key, value))
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.

@@ -19,6 +19,7 @@ from minigrad.ops.compare import compare
 from minigrad.ops.conversion import astype, to_device
 from minigrad.ops.cumulative import cumsum
 from minigrad.ops.indexing import (
+    assign,
     gather,
     getitem,
     index_add,
@@ -92,6 +93,7 @@ clamp = clip
 
 __all__ = [
     "ValuesIndices", "abs", "add", "amax", "amin", "argmax", "argmin", "argsort", "as_tensor",
+    "assign",
     "astype", "broadcast_to", "cat", "chunk", "clamp", "clip", "clone", "compare",
     "concatenate", "cos", "cumsum", "div", "einsum", "elu", "erf", "exp", "expand", "expm1",
     "flatten", "flip", "gather", "getitem", "glu", "index_add", "index_select",

@@ -444,6 +444,25 @@ class SetItem(Function):
 def setitem(a: Tensor, key, value) -> Tensor:
     """a with a[key] = value, out of place and differentiable (see `SetItem`); the
     in-place `Tensor.__setitem__` writes its result back into a."""
+    parts, advanced, value = _assignment(a, key, value)
+    try:
+        return SetItem(parts, advanced)(a, value)
+    except (IndexError, ValueError) as exc:
+        raise _assignment_error(a, key, value, exc) from None
+
+
+def assign(a: Tensor, key, value) -> None:
+    """a.data[key] = value, in a's memory, with no graph: `Tensor.__setitem__` when no
+    gradient is recorded (writing a KV cache costs the written part only)."""
+    parts, _, value = _assignment(a, key, value)
+    try:
+        a.data[parts] = a.device.xp.astype(value.data, a.dtype)
+    except (IndexError, ValueError) as exc:
+        raise _assignment_error(a, key, value, exc) from None
+
+
+def _assignment(a: Tensor, key, value):
+    """(key as device arrays and bounded slices, whether advanced, value as a Tensor)."""
     key, advanced = _device_key(key, a.device)
     parts = key if isinstance(key, tuple) else (key,)
     if any(k is None for k in parts):
@@ -452,9 +471,9 @@ def setitem(a: Tensor, key, value) -> Tensor:
     if not any(k is Ellipsis for k in parts) and named < a.ndim and not _is_mask(parts, a):
         parts = parts + (Ellipsis,)
     parts = _bounded_slices(parts, a.shape, named, a.device)
-    value = as_tensor(value, a)
-    try:
-        return SetItem(parts if len(parts) != 1 else parts[0], advanced)(a, value)
-    except (IndexError, ValueError) as exc:
-        raise type(exc)(f"setitem: index {_describe(key)} into shape {a.shape}, value of "
-                        f"shape {value.shape}: {exc.__cause__ or exc}") from None
+    return (parts if len(parts) != 1 else parts[0]), advanced, as_tensor(value, a)
+
+
+def _assignment_error(a, key, value, exc) -> Exception:
+    return type(exc)(f"setitem: index {_describe(key)} into shape {a.shape}, value of shape "
+                     f"{value.shape}: {exc.__cause__ or exc}")

@@ -19,7 +19,7 @@ from gpt.evaluation import mean_loss, text_loss
 from gpt.model import GPT, GPTConfig
 from gpt.monitor import NonFiniteError, SpikeDetector, check_finite
 from gpt.plan import make_plan, suggest_shape
-from gpt.progress import ProgressBar, format_duration
+from minigrad.instruments.progress import ProgressBar, format_duration
 from gpt.runlog import (
     LoggerUnavailable,
     MetricsLog,

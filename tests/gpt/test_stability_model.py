@@ -97,3 +97,18 @@ def test_config_rejects_a_bad_soft_cap():
         GPTConfig(**TINY, logit_softcap=-1.0)
     config = GPTConfig(**TINY, qk_norm=True, logit_softcap=30.0)
     assert GPTConfig.from_dict(config.to_dict()) == config
+
+
+def test_qk_norm_and_soft_cap_decode_with_the_kv_cache_as_without():
+    """Keys are normalised before they are cached, so one token at a time through the
+    cache gives the logits of the full sequence."""
+    from gpt.kv_cache import KVCache
+
+    model, ids, _ = model_and_batch(qk_norm=True, logit_softcap=2.0, positions="rope")
+    with minigrad.no_grad():
+        full, _ = model(minigrad.tensor(ids))
+        cache = KVCache(model.config.n_layer, model.config.block_size)
+        steps = [model(minigrad.tensor(ids[:, t:t + 1]), kv_cache=cache)[0].numpy()
+                 for t in range(ids.shape[1])]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full.numpy(), rtol=1e-10,
+                               atol=1e-12)

@@ -115,7 +115,8 @@ def test_in_place_ops_check_shape_and_dtype():
     with pytest.raises(RuntimeError, match=r"add_: the result of shape \(2, 3\) does not fit"):
         x.add_(mg.ones(2, 3))
     ints = mg.arange(3)
-    with pytest.raises(TypeError, match="mul_: a float(32|64) result cannot be written into a int64"):
+    with pytest.raises(TypeError, match="mul_: a float(32|64) result cannot be written into a "
+                                        "int64"):
         ints.mul_(mg.ones(3))
     ints.add_(2)
     np.testing.assert_array_equal(ints.numpy(), [2, 3, 4])
