@@ -59,8 +59,8 @@ from gpt.data.batches import RandomWindows
 from gpt.data.dataset import prepare
 from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
-from minigrad.instruments.progress import ProgressBar
 from gpt.train import TrainConfig, Trainer, make_batches
+from minigrad.instruments.progress import ProgressBar
 from minigrad.optim import AdamW
 from minigrad.optim.lr_scheduler import warmup_cosine_lr
 from tests import torch_gpt

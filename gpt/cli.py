@@ -413,9 +413,18 @@ def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
               f"{trainer.tokens_per_step:,} tokens each, on {config.device}", flush=True)
     try:
         result = trainer.fit()
+        return finish_run(args, run_dir, config, dataset, trainer, model, result, loggers,
+                          parallel)
     finally:
         for logger in loggers:
             logger.close()
+
+
+def finish_run(args, run_dir, config, dataset, trainer, model, result, loggers,
+               parallel) -> int:
+    """After training: the outcome, the final validation loss and a sample (printed, kept
+    in the run folder and sent to the loggers); the exit code."""
+    main = parallel is None or parallel.is_main
     if result.message and main:
         print(result.message, file=sys.stderr)
     if result.status == "completed":
@@ -437,6 +446,8 @@ def train_run(args, run_dir: Path, model_config: GPTConfig, config: TrainConfig,
         print()
         record_sample(run_dir, f"step {result.step}, temperature {args.temperature}, "
                       f"seed {config.seed}", text)
+        for logger in loggers:
+            logger.text(result.step, "sample", text)
     return EXIT_CODES[result.status]
 
 

@@ -8,6 +8,7 @@ batches); events (a loss spike, a stop) carry "event" and a "message".
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from numbers import Number
@@ -83,45 +84,82 @@ def _scalars(record: dict) -> dict:
             if k != "step" and isinstance(v, Number) and not isinstance(v, bool)}
 
 
+def flat_config(config: dict, prefix: str = "") -> dict:
+    """{'model': {'n_layer': 4}} -> {'model.n_layer': 4}: hyperparameters as loggers want
+    them (numbers, strings and booleans; None as the string 'None')."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_config(value, name + "."))
+        else:
+            flat[name] = value if isinstance(value, (Number, str, bool)) else str(value)
+    return flat
+
+
 class TensorBoardLogger:
-    """Scalars to TensorBoard event files under <run>/tensorboard."""
+    """TensorBoard event files under <run>/tensorboard: every scalar of the metrics, the
+    hyperparameters (HParams tab), weight and gradient histograms at the trainer's
+    `histogram_interval`, and generated samples as text."""
 
     def __init__(self, run_dir: Path, config: dict):
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from tensorboardX import SummaryWriter
         except ImportError:
-            try:
-                from tensorboardX import SummaryWriter
-            except ImportError:
-                raise LoggerUnavailable("--logger tensorboard needs TensorBoard: pip install "
-                                   "tensorboard (with torch) or tensorboardX") from None
+            raise LoggerUnavailable("--logger tensorboard needs tensorboardX: pip install "
+                                    "'minigrad-llm[loggers]'") from None
         self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD_DIR))
+        self.hparams = flat_config(config)
+        self.last: dict = {}
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
 
     def log(self, record: dict) -> None:
         for name, value in _scalars(record).items():
             self.writer.add_scalar(name, value, record["step"])
+            self.last[name] = value
+
+    def histograms(self, step: int, named: list) -> None:
+        for name, values, grad in named:
+            self.writer.add_histogram(f"weights/{name}", values, step)
+            if grad is not None:
+                self.writer.add_histogram(f"gradients/{name}", grad, step)
+
+    def text(self, step: int, tag: str, text: str) -> None:
+        self.writer.add_text(tag, text, step)
 
     def close(self) -> None:
+        # The HParams tab pairs the hyperparameters with the run's final metrics.
+        metrics = {f"hparam/{k}": v for k, v in self.last.items() if k in ("loss", "val_loss")}
+        self.writer.add_hparams(self.hparams, metrics or {"hparam/loss": math.nan}, name=".")
         self.writer.close()
 
 
 class WandbLogger:
-    """Weights & Biases; set WANDB_MODE=offline to log without an account or network
-    (`wandb sync <run>/wandb/...` uploads later)."""
+    """Weights & Biases. With WANDB_MODE=offline it needs no account or network: the run
+    lands in <run>/wandb/offline-run-*, and `wandb sync <that folder>` uploads it later."""
 
     def __init__(self, run_dir: Path, config: dict):
         try:
             import wandb
         except ImportError:
-            raise LoggerUnavailable("--logger wandb needs Weights & Biases: pip install wandb "
-                               "(WANDB_MODE=offline works without an account)") from None
+            raise LoggerUnavailable("--logger wandb needs Weights & Biases: pip install "
+                                    "'minigrad-llm[loggers]' (WANDB_MODE=offline works "
+                                    "without an account)") from None
         self.wandb = wandb
         self.run = wandb.init(project="minigrad-gpt", name=Path(run_dir).name,
                               dir=str(run_dir), config=config)
 
     def log(self, record: dict) -> None:
         self.run.log(_scalars(record), step=record["step"])
+
+    def histograms(self, step: int, named: list) -> None:
+        data = {f"weights/{name}": self.wandb.Histogram(values) for name, values, _ in named}
+        data.update({f"gradients/{name}": self.wandb.Histogram(grad)
+                     for name, _, grad in named if grad is not None})
+        self.run.log(data, step=step)
+
+    def text(self, step: int, tag: str, text: str) -> None:
+        self.run.log({tag: self.wandb.Html(f"<pre>{html.escape(text)}</pre>")}, step=step)
 
     def close(self) -> None:
         self.run.finish()

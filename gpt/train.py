@@ -46,7 +46,6 @@ from gpt.monitor import (
     SpikeDetector,
     check_finite,
 )
-from minigrad.instruments.progress import ProgressBar
 from gpt.report import divergence_report
 from gpt.runlog import MetricsLog, plot_loss_curve, read_metrics
 from gpt.stability import (
@@ -60,6 +59,7 @@ from gpt.stability import (
 )
 from gpt.validation import check_number
 from minigrad import io, optim
+from minigrad.instruments.progress import ProgressBar
 from minigrad.io.checkpoint import NonFiniteStateError
 from minigrad.nn.utils import clip_grad_norm_
 from minigrad.optim import lr_scheduler
@@ -97,6 +97,7 @@ class TrainConfig:
     max_rollbacks: int = 3  # then stop
     z_loss: float = 0.0  # > 0: add z_loss * log(Z)^2 to the loss (PaLM used 1e-4)
     layer_stats: bool = False  # log per-layer grad norm, update/weight ratio, max activation
+    histogram_interval: int = 0  # > 0: weight and gradient histograms to the loggers
     seed: int = 1337
     device: str = "cpu"
 
@@ -116,7 +117,7 @@ class TrainConfig:
             check(name, above=0)
         for name in ("warmup", "eval_interval", "checkpoint_interval", "seed", "grad_clip",
                      "weight_decay", "min_lr", "spike_threshold", "skip_outliers",
-                     "outlier_warmup", "max_rollbacks", "z_loss"):
+                     "outlier_warmup", "max_rollbacks", "z_loss", "histogram_interval"):
             check(name, minimum=0)
         check("rollback_lr_factor", above=0, maximum=1)
         check("lr", above=0)
@@ -344,6 +345,10 @@ class Trainer:
         skip = self._judge(loss, grad_norm)
         if skip is None:
             self.optimizer.step()
+        every = self.config.histogram_interval
+        if self.loggers and every and (self.step + 1) % every == 0:
+            self.flush()  # loggers such as W&B drop records that arrive out of step order
+            self._log_histograms(self.step + 1)
         self.optimizer.zero_grad()  # a skipped step's gradients are dropped
         self.scheduler.step()
         self.step += 1
@@ -525,6 +530,14 @@ class Trainer:
         self._metrics.log(record)
         for logger in self.loggers:
             logger.log(record)
+
+    def _log_histograms(self, step: int) -> None:
+        """Each parameter's values (after this step's update) and gradient, to every logger
+        that draws histograms: an explicit host transfer, made only at the interval."""
+        named = [(name, p.numpy(), None if p.grad is None else p.grad.numpy())
+                 for name, p in self.model.named_parameters()]
+        for logger in self.loggers:
+            logger.histograms(step, named)
 
     def _event(self, step: int, event: str, message: str) -> None:
         self._log({"step": step, "event": event, "message": message})

@@ -69,7 +69,7 @@ def test_matmul_backward_with_an_empty_contraction(device, shapes):
 EMPTY = {
     "softmax": (lambda f, x: f(x, -1), F.softmax, F.softmax_composite, (2, 0)),
     "log_softmax": (lambda f, x: f(x, 1), F.log_softmax, F.log_softmax_composite, (3, 0, 2)),
-    "layer_norm": (lambda f, x: f(x, (0,), mg.ones(0, dtype="float64"), None),
+    "layer_norm": (lambda f, x: f(x, (0,), mg.ones(0, dtype="float64", device=x.device), None),
                    F.layer_norm, F.layer_norm_composite, (2, 0)),
     "rms_norm": (lambda f, x: f(x, (2, 0)), F.rms_norm, F.rms_norm_composite, (3, 2, 0)),
 }
