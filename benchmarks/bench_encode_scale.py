@@ -5,7 +5,7 @@ until it reaches the size, written to a temporary folder (never committed). A by
 BPE tokenizer (--vocab-size, gpt2 pattern) is trained on the first megabyte. Then, each in
 a fresh interpreter that reports its own peak RSS: `python -m bpe encode FILE -o OUT`
 (streams the file piece by piece) and, up to --whole-max-mb, the same text through stdin,
-which reads it whole (the path every input took before).
+which reads it whole (the path every input took before). Worker peak RSS is not counted.
 
     python -m benchmarks encode-scale [--megabytes 1000] [--whole-max-mb 200] [--out P]
 

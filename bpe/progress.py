@@ -34,7 +34,7 @@ class StderrProgress:
             if self._bar is not None:
                 self._bar.close()
             self._stage = stage
-            self._bar = ProgressBar(total, label=f"[bpe] {stage}", stream=self._stream,
+            self._bar = ProgressBar(total, label=f"[bpe] {stage}:", stream=self._stream,
                                     unit=self.UNITS.get(stage, ""))
         self._bar.total = total
         self._bar.update(done)

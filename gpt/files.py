@@ -59,6 +59,7 @@ SAMPLES_FILE = "samples.txt"
 RUN_DATA_DIR = "data"
 TENSORBOARD_DIR = "tensorboard"
 ROLLBACK_DIR = "last_good"  # --on-divergence rollback: the checkpoints to go back to
+PARALLEL_FILE = "parallel.json"  # --parallel: the layout a run was trained with
 
 # -- fine-tuning run folder -------------------------------------------------------------
 ADAPTERS_FILE = "adapters.safetensors"

@@ -290,6 +290,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
     # add each use's gradient into .grad as it comes.
     hooked_leaves: dict[int, list] = {}  # id(leaf) -> [leaf, gradient so far]
     observers = Function.observers
+    in_place_ops = Function.epoch  # any in-place op so far: versions to check
     for fn in order:
         out_grads = pending.pop(fn, None)
         if out_grads is None:
@@ -298,7 +299,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             raise RuntimeError(
                 f"backward through {fn.name} a second time: its saved values were freed "
                 "after the first backward; pass retain_graph=True to the first call")
-        if Function.epoch:
+        if in_place_ops:
             check_versions(fn)
         if fn.output_hooks:
             out_grads = _apply_output_hooks(fn, out_grads)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt.files import PARALLEL_FILE
 from minigrad.io import atomic
 
 # In a parallel run's folder: its layout and data shard count (a later resume, under
 # any layout or in one process, reads the data the same way).
-PARALLEL_FILE = "parallel.json"
 
 
 class ShardedWindows:

@@ -273,6 +273,8 @@ def neg(a: Tensor) -> Tensor:
 
 def _tensors(a, b) -> tuple[Tensor, Tensor]:
     if isinstance(a, Tensor):
+        if isinstance(b, Tensor) and a.data.dtype is b.data.dtype:
+            return a, b  # the common case, checked first: nothing to convert or promote
         b = as_tensor(b, a)
     else:
         a = as_tensor(a, b)

@@ -152,3 +152,14 @@ def test_ops_that_change_nothing_return_a_new_node(noop):
     np.testing.assert_array_equal(y.grad.numpy(), [3.0, 3.0, 3.0])  # torch: 3, not 4
     np.testing.assert_array_equal(seen[0], [3.0, 3.0, 3.0])
     np.testing.assert_array_equal(x.grad.numpy(), [8.0, 8.0, 8.0])
+
+
+# prod with zeros: the gradient at a lone zero is the product of the others, else 0.
+@pytest.mark.parametrize("values", [[[2.0, 0.0, 3.0], [1.0, 4.0, 0.5]],
+                                    [[0.0, 0.0, 3.0], [0.0, 1.0, 2.0]]])
+def test_prod_gradient_with_zeros(device, values):
+    x = leaf(values, device=device)
+    x.prod(dim=1).sum().backward()
+    tx = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    tx.prod(dim=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

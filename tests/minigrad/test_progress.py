@@ -58,5 +58,5 @@ def test_tokenizer_training_reports_through_the_same_bar():
     report("merge", 0, 3)
     report("merge", 3, 3)
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("[bpe] count 500 characters")
-    assert lines[-1].startswith("[bpe] merge 3/3 merges [####################] 100%")
+    assert lines[0].startswith("[bpe] count: 500 characters")
+    assert lines[-1].startswith("[bpe] merge: 3/3 merges [####################] 100%")
