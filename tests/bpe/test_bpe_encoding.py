@@ -1,6 +1,5 @@
 """Encoding: round trips, the merge-by-rank paths, pathological inputs, special tokens."""
 
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -91,11 +90,10 @@ def test_merge_paths_agree_with_tiktoken_for_arbitrary_rank_orders(tokens, text)
 
 
 @pytest.mark.parametrize("character", ["a", " "])
-def test_a_megabyte_of_one_character_encodes_in_a_few_seconds(tokenizer, character):
+def test_a_megabyte_of_one_character_encodes_to_long_tokens(tokenizer, character):
+    # Its speed is the `long-chunk` case of `python -m benchmarks bpe`, not a timed test.
     text = character * 1_000_000
-    started = time.perf_counter()
     ids = tokenizer.encode(text)
-    assert time.perf_counter() - started < 20  # typically 1-3 s
     assert len(ids) <= len(text) // 8  # long tokens of the character were used
     assert tokenizer.decode(ids) == text
 
