@@ -97,6 +97,9 @@ def flat_config(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+HPARAMS_RUN = "hparams"  # TensorBoard's run (a subfolder) for the HParams tab
+
+
 class TensorBoardLogger:
     """TensorBoard event files under <run>/tensorboard: every scalar of the metrics, the
     hyperparameters (HParams tab), weight and gradient histograms at the trainer's
@@ -128,9 +131,11 @@ class TensorBoardLogger:
         self.writer.add_text(tag, text, step)
 
     def close(self) -> None:
-        # The HParams tab pairs the hyperparameters with the run's final metrics.
+        # The HParams tab pairs the hyperparameters with the run's final metrics; they go
+        # to a run of their own (tensorboard/hparams), as TensorBoard's plugin expects.
         metrics = {f"hparam/{k}": v for k, v in self.last.items() if k in ("loss", "val_loss")}
-        self.writer.add_hparams(self.hparams, metrics or {"hparam/loss": math.nan}, name=".")
+        self.writer.add_hparams(self.hparams, metrics or {"hparam/loss": math.nan},
+                                name=HPARAMS_RUN)
         self.writer.close()
 
 

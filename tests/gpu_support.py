@@ -13,7 +13,7 @@ def why_no_gpu() -> str | None:
     try:
         import cupy
     except ImportError:
-        return ("CuPy is not installed: pip install 'minigrad[cuda12]' (or 'minigrad[cuda13]') "
+        return ("CuPy is not installed: pip install 'minigrad-llm[cuda12]' (or 'minigrad-llm[cuda13]') "
                 "on a machine with an NVIDIA GPU")
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -38,7 +38,7 @@ import numpy as np
 from minigrad.backends.cuda import AdamWKernel, KernelLibrary, PhiloxKernel, fused_ops
 from minigrad.backends.device import Device, devices, dtype_name, tf32_enabled
 
-INSTALL_HINT = ("pip install 'minigrad[cuda12]' for CUDA 12.x, or 'minigrad[cuda13]' for "
+INSTALL_HINT = ("pip install 'minigrad-llm[cuda12]' for CUDA 12.x, or 'minigrad-llm[cuda13]' for "
                 "CUDA 13.x (the extras install the matching cupy-cuda12x / cupy-cuda13x wheel)")
 PINNED_MIN_BYTES = 64 * 1024  # smaller uploads go straight from pageable memory
 PINNED_SLOTS = 4  # staging buffers in flight (a step uploads inputs and targets)

@@ -25,7 +25,7 @@ class StrictDevice(HostRandom, Device):
             import array_api_strict as xps
         except ImportError as exc:
             raise RuntimeError("device 'strict' needs array-api-strict: "
-                               "pip install 'minigrad[test]'") from exc
+                               "pip install 'minigrad-llm[test]'") from exc
         guard_scalar_conversions(xps)
         super().__init__("strict", xps)
         self._device = xps.Device("device1")

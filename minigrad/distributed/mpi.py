@@ -16,7 +16,7 @@ def _mpi():
         from mpi4py import MPI
     except ImportError as exc:
         raise ImportError("minigrad.distributed: mpi4py is missing; install the extra: "
-                          "pip install 'minigrad[distributed]' (mpi4py and mpich)") from exc
+                          "pip install 'minigrad-llm[distributed]' (mpi4py and mpich)") from exc
     return MPI
 
 

@@ -20,7 +20,7 @@ def _nccl():
         from cupy.cuda import nccl
     except ImportError as exc:
         raise ImportError("minigrad.distributed.nccl needs CuPy built with NCCL "
-                          "(pip install 'minigrad[cuda12]' and the NCCL library)") from exc
+                          "(pip install 'minigrad-llm[cuda12]' and the NCCL library)") from exc
     return cupy, nccl
 
 

@@ -9,7 +9,7 @@
 Gradient flow shows, per parameter in model order, the mean and the max of |grad|: layers
 whose gradients shrink toward zero (vanishing) or explode stand out on the log scale.
 
-Plots need matplotlib, an optional extra: ``pip install 'minigrad[plot]'``. Figures are
+Plots need matplotlib, an optional extra: ``pip install 'minigrad-llm[plot]'``. Figures are
 made with matplotlib's object API, not pyplot: no window opens and pyplot's global
 state is left alone.
 """
@@ -119,5 +119,5 @@ def _figure(width: float, height: float):
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError("minigrad.instruments.plots needs matplotlib: "
-                          "pip install 'minigrad[plot]'") from exc
+                          "pip install 'minigrad-llm[plot]'") from exc
     return Figure(figsize=(width, height), layout="constrained")

@@ -77,6 +77,8 @@ class ProgressBar:
         self.stats.update(stats)
         now = time.perf_counter()
         finished = bool(self.total) and done >= self.total
+        if self._drawn_state == (self.done, tuple(self.stats.items())):
+            return  # nothing new to show
         if self._last_draw is None or finished or now - self._last_draw >= self.interval:
             self._draw(now)
 

@@ -26,7 +26,7 @@ def test_cuda_without_cupy_says_what_to_install(no_cupy, name):
         minigrad.zeros(2, 3, device=name)
     message = str(info.value)
     assert "needs CuPy" in message
-    assert "pip install 'minigrad[cuda12]'" in message and "'minigrad[cuda13]'" in message
+    assert "pip install 'minigrad-llm[cuda12]'" in message and "'minigrad-llm[cuda13]'" in message
     assert minigrad.zeros(2).device.name == "cpu"  # the rest of minigrad is unaffected
 
 

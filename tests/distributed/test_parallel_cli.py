@@ -51,7 +51,7 @@ def test_missing_extra_is_named(tmp_path, no_launcher, capsys):
     no_launcher.setenv("PMI_SIZE", "2")
     no_launcher.setitem(sys.modules, "mpi4py", None)  # import mpi4py fails
     assert train(tmp_path, "--parallel", "dp=2") == 2
-    assert "pip install 'minigrad[distributed]'" in capsys.readouterr().err
+    assert "pip install 'minigrad-llm[distributed]'" in capsys.readouterr().err
 
 
 def test_one_process_layout_runs_without_a_launcher(tmp_path, no_launcher):

@@ -53,8 +53,16 @@ def test_tensorboard_holds_scalars_hparams_histograms_and_samples(corpus, tmp_pa
     assert sample, tags["tensors"]
     text = events.Tensors(sample[0])[0].tensor_proto.string_val[0].decode()
     assert text == (tmp_path / "run" / "samples.txt").read_text().split("\n", 1)[1].rstrip("\n")
-    hparams = events.summary_metadata  # the HParams plugin's session info
-    assert any("_hparams_" in tag for tag in list(hparams) + tags["tensors"])
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    hparams = event_accumulator.EventAccumulator(str(tmp_path / "run" / "tensorboard" / "hparams"))
+    hparams.Reload()
+    content = hparams.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]).session_start_info
+    assert session.hparams["model.n_layer"].number_value == 1
+    assert session.hparams["train.histogram_interval"].number_value == 3
+    assert hparams.Scalars("hparam/val_loss")[-1].value == events.Scalars("val_loss")[-1].value
 
 
 def wandb_records(path) -> list:

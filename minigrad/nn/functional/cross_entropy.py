@@ -192,6 +192,8 @@ def _rows(op, logits, targets, weight, reduction, label_smoothing):
     if weight is not None and weight.shape != (n_classes,):
         raise ValueError(f"{op}: weight has shape {weight.shape}, expected ({n_classes},), one "
                          "per class")
+    if logits.ndim == 2:  # already one row per example: no reshape nodes in the graph
+        return logits, targets, lambda loss: loss
     if logits.ndim > 2:  # the class dim last, then one row per position
         logits = logits.permute((0, *range(2, logits.ndim), 1))
         if soft:
