@@ -60,14 +60,15 @@ def cases(quick: bool) -> list[dict]:
              ours=lambda f, x: f.log_softmax(x, axis=-1), torch=lambda x: TF.log_softmax(x, -1)),
         dict(name="cross_entropy", shape=f"({B},{t_long},65) mean",
              inputs={"logits": normal(B, t_long, 65, scale=3), "targets": ids(65, B, t_long)},
-             ours=lambda f, logits, targets: f.cross_entropy(logits, targets),
+             ours=lambda f, logits, targets: f.cross_entropy(logits.reshape(-1, 65),
+                                                             targets.reshape(-1)),
              torch=lambda logits, targets: TF.cross_entropy(logits.reshape(-1, 65),
                                                             targets.reshape(-1))),
         dict(name="cross_entropy", shape=f"({B},{t_short},8192) mean, smoothing 0.1",
              inputs={"logits": normal(B, t_short, 8192, scale=3),
                      "targets": ids(8192, B, t_short)},
-             ours=lambda f, logits, targets: f.cross_entropy(logits, targets,
-                                                             label_smoothing=0.1),
+             ours=lambda f, logits, targets: f.cross_entropy(
+                 logits.reshape(-1, 8192), targets.reshape(-1), label_smoothing=0.1),
              torch=lambda logits, targets: TF.cross_entropy(
                  logits.reshape(-1, 8192), targets.reshape(-1), label_smoothing=0.1)),
         dict(name="layer_norm", shape=f"({B},{t_long},{C}) affine",

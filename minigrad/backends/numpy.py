@@ -68,8 +68,10 @@ class NumpyDevice(HostRandom, Device):
         numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
         self.blas = find_openblas_threads([numpy_libs])  # None: another BLAS
         self.reuses_freed_memory = reuse_freed_memory()  # False: not glibc
-        self.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        # Threads for `parallel_map` (opt in: `get_device("cpu").workers = 2`). One by
+        # default: on 2 cores with two BLAS threads, a T-config step measured 53 ms with
+        # one worker and 75 ms with two (benchmarks/RESULTS.md, 2026-12-02).
+        self.workers = 1
         self._pool = None  # the workers - 1 helper threads, started on first use
         if hasattr(os, "register_at_fork"):  # a forked child has none of them: start anew
             os.register_at_fork(after_in_child=lambda: setattr(self, "_pool", None))
