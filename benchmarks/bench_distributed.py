@@ -128,7 +128,8 @@ def launch(layout: str | None, processes: int, threads: int, steps: int) -> dict
         mpiexec = shutil.which("mpiexec", path=f"{Path(sys.executable).parent}{os.pathsep}"
                                               f"{os.environ.get('PATH', '')}")
         if mpiexec is None:
-            raise SystemExit("bench distributed: no mpiexec (pip install 'minigrad-llm[distributed]')")
+            raise SystemExit("bench distributed: no mpiexec "
+                             "(pip install 'minigrad-llm[distributed]')")
         command = [mpiexec, "-n", str(processes), *command]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=600)

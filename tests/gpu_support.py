@@ -13,8 +13,8 @@ def why_no_gpu() -> str | None:
     try:
         import cupy
     except ImportError:
-        return ("CuPy is not installed: pip install 'minigrad-llm[cuda12]' (or 'minigrad-llm[cuda13]') "
-                "on a machine with an NVIDIA GPU")
+        return ("CuPy is not installed: pip install 'minigrad-llm[cuda12]' "
+                "(or 'minigrad-llm[cuda13]') on a machine with an NVIDIA GPU")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # no driver, no device

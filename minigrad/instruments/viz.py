@@ -32,6 +32,7 @@ from collections.abc import Mapping
 
 from minigrad import backends
 from minigrad.autograd import Function, add_observer, remove_observer
+from minigrad.io import atomic
 from minigrad.tensor import Tensor
 
 RENDER_FORMATS = ("svg", "png", "pdf")
@@ -112,7 +113,7 @@ class Graph:
 
     def save(self, path) -> str:
         """Write the DOT source to `path` (e.g. "graph.dot")."""
-        _write(path, self.source.encode())
+        atomic.write_bytes(path, self.source.encode())
         return os.fspath(path)
 
     def render(self, path, format: str | None = None) -> str:
@@ -121,7 +122,7 @@ class Graph:
         if format not in RENDER_FORMATS:
             raise ValueError(f"viz.render: unknown format {format!r} for {path}; expected one "
                              f"of {', '.join(RENDER_FORMATS)} (or save() for .dot)")
-        _write(path, _run_dot(self.source, format))
+        atomic.write_bytes(path, _run_dot(self.source, format))
         return os.fspath(path)
 
     def _repr_svg_(self):
@@ -364,7 +365,3 @@ def _run_dot(source: str, format: str) -> bytes:
         raise RuntimeError(f"viz: dot -T{format} failed: {done.stderr.decode().strip()}")
     return done.stdout
 
-
-def _write(path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)

@@ -117,5 +117,5 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now fails
     w = mg.tensor([1.0], requires_grad=True)
     w.sum().backward()
-    with pytest.raises(ImportError, match=r"pip install 'minigrad\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'minigrad-llm\[plot\]'"):
         plots.gradient_flow([("w", w)], tmp_path / "x.png")
