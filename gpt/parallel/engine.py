@@ -229,12 +229,13 @@ class Parallel:
         try:
             yield self
         except BaseException as exc:
-            traceback.print_exc()
-            self.abort(f"{type(exc).__name__}: {exc}")
+            self.abort(f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
 
-    def abort(self, message: str, code: int = 1) -> None:
+    def abort(self, message: str, code: int = 1, details: str = "") -> None:
         """Say what went wrong on this rank, then end every process of the job (the
-        others may be waiting in a collective that will never complete)."""
-        print(f"rank {self.world.rank}: {message}; aborting all {self.world.size} "
-              "processes", file=sys.stderr, flush=True)
+        others may be waiting in a collective that will never complete). The report is
+        one write, so another rank's abort cannot cut it in half."""
+        sys.stderr.write(f"{details}rank {self.world.rank}: {message}; aborting all "
+                         f"{self.world.size} processes\n")
+        sys.stderr.flush()
         self.world.abort(code)
