@@ -50,7 +50,7 @@ from gpt.files import (
 )
 from gpt.finetune.examples import ExampleBatches
 from gpt.finetune.lora_options import apply_lora
-from gpt.finetune.runs import read_config, read_finetune_config, write_config
+from gpt.finetune.runs import read_config, read_finetune_config, train_stage, write_config
 from gpt.model import GPT, GPTConfig
 from gpt.run import load_tokenizer, load_trained_model
 from gpt.runlog import read_metrics
@@ -505,11 +505,7 @@ def finetune_classify(run_dir, data=None, start=None, train: TrainConfig | None 
                                  collate=pad_classes) if splits[s] else None for s in SPLITS}
     trainer = ClassifierTrainer(model, batches["train"], batches["val"], train, run_dir,
                                 options.patience, progress=progress, stream=stream)
-    if resume:
-        trainer.load_checkpoint()
-    result = trainer.fit()
-    if result.message:
-        say(result.message)
+    result = train_stage(trainer, model, run_dir, resume, say)
     if result.status == "completed":
         best = run_dir / BEST_WEIGHTS_FILE
         if best.is_file():

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import minigrad
 from gpt.files import CONFIG_FILE, EVALUATION_FILE
 from gpt.finetune.examples import ExampleBatches, encode_example, pad_batch, sequence_logprobs
-from gpt.finetune.runs import load_start, open_run, save_adapters_if_any
+from gpt.finetune.runs import load_start, open_run, train_stage
 from gpt.train import TrainConfig, Trainer, TrainResult
 from minigrad.io import atomic
 from minigrad.nn import lora
@@ -218,12 +218,7 @@ def finetune_dpo(run_dir, data=None, start=None, train: TrainConfig | None = Non
     if not resume and batches["test"] is not None:
         before = config["finetune"]["test_before"] = preference_stats(trainer, batches["test"])
         atomic.write_json(run_dir / CONFIG_FILE, config)
-    if resume:
-        trainer.load_checkpoint()
-    result = trainer.fit()
-    save_adapters_if_any(model, run_dir)
-    if result.message:
-        print(result.message, file=stream)
+    result = train_stage(trainer, model, run_dir, resume, lambda m: print(m, file=stream))
     if result.status == "completed" and batches["test"] is not None:
         after = preference_stats(trainer, batches["test"])
         atomic.write_json(run_dir / EVALUATION_FILE, {"test_before": before, "test_after": after})

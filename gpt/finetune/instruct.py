@@ -25,7 +25,7 @@ from pathlib import Path
 from gpt.files import CONFIG_FILE, EVALUATION_FILE, RESPONSES_FILE
 from gpt.finetune import judge
 from gpt.finetune.examples import ExampleBatches, encode_examples, heldout_loss, pack_examples
-from gpt.finetune.runs import open_run, save_adapters_if_any
+from gpt.finetune.runs import open_run, train_stage
 from gpt.finetune.templates import generation_prompt, stop_token, template_of
 from gpt.generate import generate
 from gpt.train import TrainConfig, Trainer, TrainResult
@@ -106,12 +106,7 @@ def finetune_instruct(run_dir, data=None, start=None, train: TrainConfig | None 
         atomic.write_json(run_dir / CONFIG_FILE, config)
     trainer = InstructTrainer(model, batches["train"], batches["val"], train, run_dir,
                               progress=progress)
-    if resume:
-        trainer.load_checkpoint()
-    result = trainer.fit()
-    save_adapters_if_any(model, run_dir)
-    if result.message:
-        print(result.message, file=stream)
+    result = train_stage(trainer, model, run_dir, resume, lambda m: print(m, file=stream))
     if result.status == "completed":
         evaluation = evaluate_test_split(model, tokenizer, splits["test"], batches["test"],
                                          run_dir, options.max_new_tokens, train.device,

@@ -138,6 +138,18 @@ def start_or_resume(run_dir, kind: str, *, resume: bool, start: str | None, data
     return model, tokenizer, read_config(run_dir)
 
 
+def train_stage(trainer, model, run_dir, resume: bool, say):
+    """What every fine-tuning stage shares: resume if asked, train, keep a LoRA run's
+    adapters beside its checkpoint, say how training ended. Returns the TrainResult."""
+    if resume:
+        trainer.load_checkpoint()
+    result = trainer.fit()
+    save_adapters_if_any(model, run_dir)
+    if result.message:
+        say(result.message)
+    return result
+
+
 def save_adapters_if_any(model, run_dir) -> Path | None:
     """A LoRA run's adapters alone, beside its checkpoint."""
     if not lora.lora_modules(model):
