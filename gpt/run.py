@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from gpt.lock import LOCK_FILE, FolderLock
 from gpt.model import GPT, GPTConfig
 from gpt.runlog import read_metrics
 from gpt.train import TrainConfig
-from gpt.validation import ConfigFileError, config_from_dict
+from gpt.validation import ConfigFileError, config_from_dict, read_json_object
 from minigrad import io
 from minigrad.io import atomic
 from minigrad.io.checkpoint import remove_stale_states
@@ -109,12 +108,7 @@ def read_run_config(run_dir) -> tuple[GPTConfig, TrainConfig, Path]:
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); runs are "
                                 "made by `python -m gpt train`")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigFileError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise ConfigFileError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    config = read_json_object(path)
     keys = {"model", "train", "data"}
     if set(config) != keys:
         raise ConfigFileError(f"{path}: expected the keys 'data', 'model', 'train', got "

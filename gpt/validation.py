@@ -10,13 +10,26 @@ an object, unknown or missing keys and values of the wrong type.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from numbers import Real
+from pathlib import Path
 
 
 class ConfigFileError(ValueError):
     """A config file (config.json, dataset.json) that is malformed: its message names the
     file and the key."""
+
+
+def read_json_object(path) -> dict:
+    """A JSON file that must hold one object; ConfigFileError names the file otherwise."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigFileError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigFileError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def check_number(flag: str, value, *, minimum=None, maximum=None, above=None, below=None,

@@ -29,7 +29,7 @@ from gpt.data.cleaning import CleaningOptions, clean_documents
 from gpt.data.token_cache import load_tokens, save_tokens
 from gpt.files import DATASET_FILE, TOKENIZER_FILE, TRAIN_TOKENS_FILE, VAL_TOKENS_FILE
 from gpt.lock import FolderLock
-from gpt.validation import ConfigFileError
+from gpt.validation import ConfigFileError, read_json_object
 from minigrad.io import atomic
 
 DOCUMENT_SEPARATOR = "\n\n"
@@ -87,12 +87,7 @@ def is_dataset(path) -> bool:
 
 
 def _read_meta(meta_path: Path) -> dict:
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigFileError(f"{meta_path} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise ConfigFileError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
+    meta = read_json_object(meta_path)
     files = meta.get("files")
     if not isinstance(files, dict) or set(files) != set(ROLES):
         raise ConfigFileError(f"{meta_path}: key 'files' must map {', '.join(ROLES)} to file "
