@@ -6,12 +6,14 @@
     python -m bpe stats -t tok.json corpus.txt
     python -m bpe encode -t cl100k_base.tiktoken --from tiktoken --pattern cl100k input.txt
     python -m bpe convert tokenizer.json --from huggingface --format tiktoken -o out.tiktoken
+    python -m bpe train corpus.txt --vocab-size 8000 --format sentencepiece -o m.model
 
 ``--from`` names the format of the tokenizer file: ``bpe`` (ours, the default), ``tiktoken``
 (a rank file; give ``--pattern``), ``gpt2`` (a folder with ``encoder.json`` and
-``vocab.bpe``), ``huggingface`` (``tokenizer.json``) or ``sentencepiece`` (a BPE ``.model``;
-encode, decode and stats only). ``convert --format`` writes ``bpe``, ``tiktoken`` or
-``huggingface``.
+``vocab.bpe``), ``huggingface`` (``tokenizer.json``) or ``sentencepiece`` (a BPE ``.model``).
+``convert --format`` writes ``bpe``, ``tiktoken`` or ``huggingface`` from a byte-level
+tokenizer, ``sentencepiece`` from a SentencePiece model. ``train --format sentencepiece``
+learns a SentencePiece BPE model (:mod:`bpe.sentencepiece_training`).
 
 Ids are written as one line of space-separated integers (``--format json`` for a JSON list);
 decode reads integers separated by spaces, commas or newlines, with or without brackets.
@@ -20,8 +22,9 @@ decode reads integers separated by spaces, commas or newlines, with or without b
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
-import importlib.metadata
+import io
 import json
 import os
 import sys
@@ -31,16 +34,17 @@ from pathlib import Path
 
 import regex
 
+from minigrad.instruments.progress import ProgressBar
+
 from .char_tokenizer import CharTokenizer
-from .encoding import resolve_workers
 from .files import write_atomically
 from .patterns import NAMED_PATTERNS, unicode_version
 from .sentencepiece import SentencePieceTokenizer
+from .sentencepiece_training import train_sentencepiece_from_files
 from .special_tokens import SpecialTokens
 from .tokenizer import Tokenizer, load
-from .training import TIE_BREAKS, read_files
-
-PIECES_PER_WORKER = 4  # file pieces (about a megabyte each) per worker in one batch
+from .training import TIE_BREAKS, read_stream
+from .workers import resolve_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,17 +66,29 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="learn a tokenizer from UTF-8 text files")
     train.add_argument("files", nargs="+", help="training text files")
     train.add_argument("--vocab-size", type=int, required=True, help="tokens incl. specials")
+    train.add_argument("--format", choices=TRAINABLE, default="bpe",
+                       help="bpe (byte-level, our JSON; the default) or sentencepiece (a BPE "
+                            ".model that the sentencepiece library loads)")
     train.add_argument(
-        "--pattern", default="gpt2", help=f"split regex or one of {', '.join(NAMED_PATTERNS)}"
+        "--pattern", default=None,
+        help=f"bpe: split regex or one of {', '.join(NAMED_PATTERNS)} (default gpt2)"
     )
     train.add_argument("--special-token", action="append", default=[], dest="special_tokens",
-                       metavar="TOKEN", help="a special token (repeatable), e.g. '<|endoftext|>'")
+                       metavar="TOKEN",
+                       help="bpe: a special token (repeatable), e.g. '<|endoftext|>'")
     train.add_argument("--min-frequency", type=int, default=1,
                        help="stop when the best pair occurs fewer times (default 1)")
-    train.add_argument("--tie-break", choices=sorted(TIE_BREAKS), default="huggingface")
+    train.add_argument("--tie-break", choices=sorted(TIE_BREAKS), default=None,
+                       help="bpe: how equally frequent pairs are ordered (default huggingface)")
+    train.add_argument("--character-coverage", type=float, default=None,
+                       help="sentencepiece: the share of character occurrences that the "
+                            "characters with pieces cover (default 1.0)")
+    train.add_argument("--no-byte-fallback", action="store_true",
+                       help="sentencepiece: unknown characters become <unk>, not byte pieces")
     train.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     train.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    train.add_argument("-o", "--output", required=True, help="tokenizer file to write (JSON)")
+    train.add_argument("-o", "--output", required=True,
+                       help="tokenizer file to write (JSON, or a .model for sentencepiece)")
     train.set_defaults(run=_train)
 
     encode = commands.add_parser("encode", help="text to token ids")
@@ -83,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="encode this special token as its id (repeatable, or 'all')")
     encode.add_argument("--format", choices=["text", "json"], default="text")
     encode.add_argument("--workers", type=int, default=None,
-                        help="processes for a file input (default: all cores)")
+                        help="processes (default: all cores)")
     encode.set_defaults(run=_encode)
 
     decode = commands.add_parser("decode", help="token ids to text")
@@ -109,7 +125,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 READABLE = ["bpe", "tiktoken", "gpt2", "huggingface", "sentencepiece"]
-WRITABLE = ["bpe", "tiktoken", "huggingface"]
+WRITABLE = ["bpe", "tiktoken", "huggingface", "sentencepiece"]
+TRAINABLE = ["bpe", "sentencepiece"]
+# The train options that only one --format takes: option name to flag.
+TRAIN_OPTIONS = {
+    "bpe": {"pattern": "--pattern", "special_tokens": "--special-token",
+            "tie_break": "--tie-break"},
+    "sentencepiece": {"character_coverage": "--character-coverage",
+                      "no_byte_fallback": "--no-byte-fallback"},
+}
 
 
 def _tokenizer_options(command: argparse.ArgumentParser, positional: bool = False) -> None:
@@ -158,26 +182,40 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)  # type: ignore[arg-type]
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        try:
-            version = importlib.metadata.version("minigrad")
-        except importlib.metadata.PackageNotFoundError:
-            version = "not installed"
-        print(f"bpe (minigrad {version}), Unicode {_unicode()}")
+        from minigrad import __version__
+
+        print(f"bpe (minigrad {__version__}), Unicode {_unicode()}")
         parser.exit()
 
 
 def _train(args: argparse.Namespace) -> int:
+    for other, options in TRAIN_OPTIONS.items():
+        for name, flag in options.items():
+            if other != args.format and getattr(args, name) not in (None, [], False):
+                raise ValueError(f"{flag} is for --format {other}, not {args.format}")
     started = time.perf_counter()
-    tokenizer = Tokenizer.train_from_files(
-        args.files,
-        vocab_size=args.vocab_size,
-        pattern=args.pattern,
-        special_tokens=args.special_tokens,
-        min_frequency=args.min_frequency,
-        tie_break=args.tie_break,
-        progress=not args.quiet,
-        num_workers=args.workers,
-    )
+    tokenizer: Tokenizer | SentencePieceTokenizer
+    if args.format == "sentencepiece":
+        tokenizer = train_sentencepiece_from_files(
+            args.files,
+            vocab_size=args.vocab_size,
+            byte_fallback=not args.no_byte_fallback,
+            character_coverage=1.0 if args.character_coverage is None else args.character_coverage,
+            min_frequency=args.min_frequency,
+            progress=not args.quiet,
+            num_workers=args.workers,
+        )
+    else:
+        tokenizer = Tokenizer.train_from_files(
+            args.files,
+            vocab_size=args.vocab_size,
+            pattern=args.pattern or "gpt2",
+            special_tokens=args.special_tokens,
+            min_frequency=args.min_frequency,
+            tie_break=args.tie_break or "huggingface",
+            progress=not args.quiet,
+            num_workers=args.workers,
+        )
     tokenizer.save(args.output)
     if not args.quiet:
         print(
@@ -190,63 +228,65 @@ def _train(args: argparse.Namespace) -> int:
 
 def _encode(args: argparse.Namespace) -> int:
     tokenizer = _load_tokenizer(args)
-    if isinstance(tokenizer, Tokenizer) and args.input not in (None, "-"):
-        _encode_file(tokenizer, args)
+    if isinstance(tokenizer, Tokenizer):
+        _encode_stream(tokenizer, args)
         return 0
     text = _read_input(args.input).decode("utf-8")
-    if not isinstance(tokenizer, Tokenizer):
-        ids = tokenizer.encode(text)
-    else:
-        allowed = "all" if "all" in args.allowed_special else set(args.allowed_special)
-        ids = tokenizer.encode(text, allowed_special=allowed)
+    ids = tokenizer.encode(text)
     rendered = json.dumps(ids) if args.format == "json" else " ".join(map(str, ids))
     _write_output(args.output, (rendered + "\n").encode("utf-8"))
     return 0
 
 
-def _encode_file(tokenizer: Tokenizer, args: argparse.Namespace) -> None:
-    """Encode a file in pieces cut where the split cannot change (so the ids equal those
-    of the whole text), a batch of pieces at a time on every worker, writing ids as they
-    come: memory stays that of one batch. Progress and the speed go to stderr."""
+def _encode_stream(tokenizer: Tokenizer, args: argparse.Namespace) -> None:
+    """Encode a file or stdin in pieces cut where the split cannot change (so the ids equal
+    those of the whole text) on every worker, writing ids as they come: memory stays that
+    of a few pieces. Progress and the speed go to stderr."""
     allowed = "all" if "all" in args.allowed_special else set(args.allowed_special)
-    workers = resolve_workers(args.workers)
-    megabytes = os.path.getsize(args.input) / 1e6
+    from_stdin = args.input in (None, "-")
+    total = None if from_stdin else os.path.getsize(args.input) / 1e6
+    name = "stdin" if from_stdin else args.input
     json_format = args.format == "json"
     separator = b", " if json_format else b" "
-    pieces = read_files([args.input], tokenizer.pattern, SpecialTokens(tokenizer.special_tokens))
+    progress = ProgressBar(total=round(total) if total else 0, label=f"encoding {name}",
+                           unit="MB", interval=0.5)
     started = time.perf_counter()
     tokens, done = 0, 0
-    with _output_file(args.output) as out:
+    sizes: collections.deque[int] = collections.deque()  # bytes of the pieces in flight
+
+    def measured(file):
+        for piece in read_stream(file, tokenizer.pattern, SpecialTokens(tokenizer.special_tokens)):
+            sizes.append(len(piece.encode("utf-8", "surrogatepass")))
+            yield piece
+
+    with _input_text(args.input) as file, _output_file(args.output) as out:
         out.write(b"[" if json_format else b"")
-        for batch in _batches_of(pieces, workers * PIECES_PER_WORKER):
-            for ids in tokenizer.encode_batch(batch, allowed_special=allowed,
-                                              num_workers=workers, as_numpy=True):
-                if len(ids):
-                    out.write((separator if tokens else b"") +
-                              separator.join(b"%d" % i for i in ids.tolist()))
-                    tokens += len(ids)
-            done += sum(len(piece.encode("utf-8", "surrogatepass")) for piece in batch)
-            if sys.stderr.isatty():
-                seconds = time.perf_counter() - started
-                print(f"\rencoding {args.input}: {done / 1e6:.0f}/{megabytes:.0f} MB, "
-                      f"{done / 1e6 / max(seconds, 1e-9):.2f} MB/s", end="", file=sys.stderr,
-                      flush=True)
+        for ids in tokenizer.encode_pieces(measured(file), allowed_special=allowed,
+                                           num_workers=args.workers):
+            if len(ids):
+                out.write((separator if tokens else b"") +
+                          separator.join(b"%d" % i for i in ids.tolist()))
+                tokens += len(ids)
+            done += sizes.popleft()
+            seconds = max(time.perf_counter() - started, 1e-9)
+            progress.update(round(done / 1e6), **{"MB/s": done / 1e6 / seconds})
         out.write(b"]\n" if json_format else b"\n")
-    seconds = time.perf_counter() - started
-    print(f"\rencoded {args.input}: {megabytes:.1f} MB, {tokens:,} tokens in {seconds:.1f}s "
-          f"({megabytes / max(seconds, 1e-9):.2f} MB/s, {workers} workers)", file=sys.stderr)
+    progress.close()
+    seconds = max(time.perf_counter() - started, 1e-9)
+    workers = resolve_workers(args.workers)
+    print(f"encoded {name}: {done / 1e6:.1f} MB, {tokens:,} tokens in {seconds:.1f}s "
+          f"({done / 1e6 / seconds:.2f} MB/s, {workers} worker{'s' if workers > 1 else ''})",
+          file=sys.stderr)
 
 
-def _batches_of(items, size: int):
-    """Lists of `size` consecutive items (the last may be shorter)."""
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+@contextlib.contextmanager
+def _input_text(path: str | None):
+    """The input as a UTF-8 text stream that keeps line endings: stdin or the file."""
+    if path in (None, "-"):
+        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+        return
+    with open(path, encoding="utf-8", newline="") as file:
+        yield file
 
 
 @contextlib.contextmanager
@@ -314,9 +354,18 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     tokenizer = _load_tokenizer(args)
+    if args.format == "sentencepiece":
+        if not isinstance(tokenizer, SentencePieceTokenizer):
+            raise ValueError(
+                f"a {type(tokenizer).__name__} cannot be written as a SentencePiece model with "
+                "the same ids: SentencePiece pieces are characters merged within ▁-words, not "
+                "bytes (nor regex chunks); train one with `train --format sentencepiece`"
+            )
+        tokenizer.save(args.output)
+        return 0
     if not isinstance(tokenizer, Tokenizer):
         raise ValueError(f"a {type(tokenizer).__name__} cannot be written as {args.format!r}; "
-                         "only byte-level BPE tokenizers convert")
+                         f"only byte-level BPE tokenizers convert to {args.format!r}")
     if args.format == "tiktoken":
         tokenizer.save_tiktoken(args.output)
     elif args.format == "huggingface":

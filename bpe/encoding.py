@@ -24,16 +24,16 @@
 
 from __future__ import annotations
 
-import os
 from array import array
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from heapq import heapify, heappop, heappush
 
 import numpy as np
 
 from .patterns import SplitPattern
 from .special_tokens import SpecialTokens
+from .workers import ordered_map, resolve_workers
 
 LONG_CHUNK_BYTES = 128
 # The chunk cache is dropped when it holds this many chunks; longer chunks are not kept.
@@ -100,14 +100,21 @@ class Encoder:
             for piece in self.pattern.cut(text, PARALLEL_PIECE_CHARS, avoid):
                 pieces.append(piece)
                 owners.append(index)
-        with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(self,)) as pool:
-            arrays = list(pool.map(_encode_piece, pieces, [allowed] * len(pieces)))
+        arrays = list(self.encode_pieces(pieces, allowed, workers))
         per_text: list[list[np.ndarray]] = [[] for _ in texts]
         for owner, ids in zip(owners, arrays):
             per_text[owner].append(ids)
         empty = to_id_array([], self.vocab_size)
         joined = [np.concatenate(parts) if parts else empty for parts in per_text]
         return joined if as_numpy else [ids.tolist() for ids in joined]
+
+    def encode_pieces(
+        self, pieces: Iterable[str], allowed: frozenset[str], workers: int
+    ) -> Iterator[np.ndarray]:
+        """The ids of each piece as an array, in order, on ``workers`` processes that read
+        ahead only a few pieces (a stream of pieces never sits in memory at once)."""
+        return ordered_map(partial(_encode_piece, allowed=allowed), pieces, workers,
+                           initializer=_start_worker, initargs=(self,))
 
     def _encode_text(self, text: str) -> str:
         """The ids of ``text`` as one str holding ``chr(id)`` per token (ids < 0x110000)."""
@@ -141,15 +148,6 @@ class Encoder:
 # -- worker processes ---------------------------------------------------------------------
 
 _worker_encoder: Encoder | None = None
-
-
-def resolve_workers(num_workers: int | None) -> int:
-    """``num_workers`` checked, or the number of cores when it is None."""
-    if num_workers is None:
-        return os.cpu_count() or 1
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers must be a positive int or None, got {num_workers!r}")
-    return num_workers
 
 
 def _start_worker(encoder: Encoder) -> None:

@@ -1,7 +1,9 @@
-"""SentencePiece BPE models (``.model`` files, as Llama 2 and Mistral ship): read, encode, decode.
+"""SentencePiece BPE models (``.model`` files, as Llama 2 and Mistral ship): read, write,
+encode, decode.
 
-A ``.model`` file is a protobuf ``ModelProto``, read here by hand (:func:`read_protobuf`), no
-dependency needed. The fields used (numbers from sentencepiece_model.proto):
+A ``.model`` file is a protobuf ``ModelProto``, read and written here by hand
+(:func:`read_protobuf`, :func:`write_protobuf`), no dependency needed. The fields used
+(numbers from sentencepiece_model.proto):
 
 - ``pieces`` (1), each ``piece`` (1, str), ``score`` (2, float32), ``type`` (3: 1 normal,
   2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte);
@@ -9,6 +11,11 @@ dependency needed. The fields used (numbers from sentencepiece_model.proto):
   ``byte_fallback`` (35), ``unk_surface`` (44, what decoding writes for the unknown piece);
 - ``normalizer_spec`` (3): ``name`` (1), ``precompiled_charsmap`` (2), ``add_dummy_prefix``
   (3), ``remove_extra_whitespaces`` (4), ``escape_whitespaces`` (5).
+
+:meth:`SentencePieceTokenizer.save` writes these fields (the name ``identity``, no character
+map, no ``treat_whitespace_as_suffix``) and ``trainer_spec.vocab_size`` (4); sentencepiece
+takes its defaults for all others, such as ``<s>`` and ``</s>`` for the names of the
+begin and end pieces. :mod:`bpe.sentencepiece_training` trains such models.
 
 This is not byte-level BPE: pieces are strings of characters, and their scores, not ids,
 order the merges. Encoding, as the sentencepiece library does it:
@@ -43,6 +50,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from heapq import heapify, heappop, heappush
 from typing import Any
+
+from .files import write_atomically
 
 SPACE = "\u2581"
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -94,6 +103,35 @@ def read_protobuf(data: bytes) -> Iterator[tuple[int, int, Any]]:
         yield number, wire_type, value
 
 
+def write_protobuf(fields: Iterable[tuple[int, int, Any]]) -> bytes:
+    """One protobuf message of ``(field number, wire type, value)`` fields: the inverse of
+    :func:`read_protobuf` (varints are non-negative ints, the other wire types bytes)."""
+    out = bytearray()
+    for number, wire_type, value in fields:
+        out += _varint(number << 3 | wire_type)
+        if wire_type == 0:
+            out += _varint(value)
+        elif wire_type == 2:
+            out += _varint(len(value)) + value
+        elif wire_type in (1, 5) and len(value) == {1: 8, 5: 4}[wire_type]:
+            out += value
+        else:
+            raise ValueError(f"protobuf field {number}: cannot write {value!r} as wire type "
+                             f"{wire_type}")
+    return bytes(out)
+
+
+def _varint(value: int) -> bytes:
+    if value < 0:
+        raise ValueError(f"protobuf varints are written for non-negative ints, got {value}")
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def _fields(data: bytes) -> dict[int, list[Any]]:
     fields: dict[int, list[Any]] = {}
     for number, _, value in read_protobuf(data):
@@ -106,6 +144,25 @@ def _last(fields: dict[int, list[Any]], number: int, default: Any) -> Any:
 
 
 # -- the model ----------------------------------------------------------------------------
+
+
+def normalize(
+    text: str,
+    *,
+    add_dummy_prefix: bool = True,
+    remove_extra_whitespaces: bool = True,
+    escape_whitespaces: bool = True,
+) -> str:
+    """Step 1: spaces squeezed, the dummy prefix, spaces written as ``▁``."""
+    if remove_extra_whitespaces:
+        text = " ".join(part for part in text.split(" ") if part)
+    if add_dummy_prefix and text:
+        text = " " + text
+    if escape_whitespaces:
+        text = text.replace(" ", SPACE)
+    if remove_extra_whitespaces:  # also a ▁ of the text itself, as sentencepiece does
+        text = text.rstrip(SPACE if escape_whitespaces else " ")
+    return text
 
 
 class SentencePieceTokenizer:
@@ -204,6 +261,27 @@ class SentencePieceTokenizer:
             unk_surface=_last(trainer, 44, " \u2047 ".encode()).decode("utf-8"),
         )
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a ``.model`` file that this class and ``sentencepiece`` both load."""
+        write_atomically(path, self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """This model as a serialized ``ModelProto`` (the fields in the module docstring)."""
+        pieces = [
+            (1, 2, write_protobuf([(1, 2, piece.encode("utf-8")),
+                                   (2, 5, struct.pack("<f", score)), (3, 0, kind)]))
+            for piece, score, kind in self.pieces
+        ]
+        trainer_spec = write_protobuf([
+            (3, 0, BPE_MODEL), (4, 0, self.vocab_size), (35, 0, int(self.byte_fallback)),
+            (44, 2, self.unk_surface.encode("utf-8")),
+        ])
+        normalizer_spec = write_protobuf([  # every option, so that no reader's default decides
+            (1, 2, b"identity"), (3, 0, int(self.add_dummy_prefix)),
+            (4, 0, int(self.remove_extra_whitespaces)), (5, 0, int(self.escape_whitespaces)),
+        ])
+        return write_protobuf([*pieces, (2, 2, trainer_spec), (3, 2, normalizer_spec)])
+
     @property
     def vocab_size(self) -> int:
         return len(self.pieces)
@@ -214,16 +292,10 @@ class SentencePieceTokenizer:
     # -- encoding ---------------------------------------------------------------------------
 
     def normalize(self, text: str) -> str:
-        """Step 1: spaces squeezed, the dummy prefix, spaces written as ``▁``."""
-        if self.remove_extra_whitespaces:
-            text = " ".join(part for part in text.split(" ") if part)
-        if self.add_dummy_prefix and text:
-            text = " " + text
-        if self.escape_whitespaces:
-            text = text.replace(" ", SPACE)
-        if self.remove_extra_whitespaces:  # also a ▁ of the text itself, as sentencepiece does
-            text = text.rstrip(SPACE if self.escape_whitespaces else " ")
-        return text
+        """Step 1 with this model's options (see :func:`normalize`)."""
+        return normalize(text, add_dummy_prefix=self.add_dummy_prefix,
+                         remove_extra_whitespaces=self.remove_extra_whitespaces,
+                         escape_whitespaces=self.escape_whitespaces)
 
     def encode(self, text: str) -> list[int]:
         """The ids of ``text``, as ``sentencepiece``'s ``encode`` gives them."""

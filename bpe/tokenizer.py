@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 from .char_tokenizer import CharTokenizer
 from .decoding import StreamDecoder, TokenTable, check_errors
-from .encoding import Encoder, to_id_array
+from .encoding import Encoder
 from .files import (
     Vocabulary,
     read_document,
@@ -35,7 +35,8 @@ from .files import (
 from .patterns import NAMED_PATTERNS, SplitPattern
 from .progress import ProgressCallback
 from .special_tokens import SpecialSet, SpecialTokens
-from .training import MAX_TOKENS, TrainingOptions, read_files
+from .training import MAX_TOKENS, TrainingOptions, read_files, read_stream
+from .workers import resolve_workers
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -215,23 +216,50 @@ class Tokenizer:
 
     def encode_file(
         self,
-        path: PathLike,
+        source: PathLike | TextIO,
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
+        num_workers: int | None = 1,
     ) -> Iterator[np.ndarray]:
-        """The ids of a UTF-8 text file, piece by piece, without reading it whole.
+        """The ids of a UTF-8 text file (a path, or a text stream such as stdin opened with
+        ``newline=""``), piece by piece, without reading it whole.
 
-        The file is read in blocks of about a megabyte and cut where the split cannot change
+        The text is read in blocks of about a megabyte and cut where the split cannot change
         (see :meth:`SplitPattern.cut`; never inside an allowed or disallowed string), so the
-        concatenated arrays equal ``encode`` of the whole text, and memory stays that of one
-        block. Custom patterns have no safe cuts: their files are read whole.
+        concatenated arrays equal ``encode`` of the whole text, and memory stays that of a
+        few blocks. The pieces are encoded on ``num_workers`` processes (None: every core),
+        in order. Custom patterns have no safe cuts: their files are read whole.
         """
         allowed, disallowed = self._specials.resolve(allowed_special, disallowed_special)
         guarded = SpecialTokens({token: n for n, token in enumerate(sorted(allowed | disallowed))})
-        for piece in read_files([path], self._pattern, guarded):
-            self._specials.check(piece, disallowed)
-            yield to_id_array(self._encoder.encode_allowing(piece, allowed), self.vocab_size)
+        if isinstance(source, (str, os.PathLike)):
+            pieces = read_files([source], self._pattern, guarded)
+        else:
+            pieces = read_stream(source, self._pattern, guarded)
+        return self.encode_pieces(pieces, allowed_special=allowed_special,
+                                  disallowed_special=disallowed_special, num_workers=num_workers)
+
+    def encode_pieces(
+        self,
+        pieces: Iterable[str],
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        num_workers: int | None = 1,
+    ) -> Iterator[np.ndarray]:
+        """The ids of each piece of a text cut where the split cannot change (as
+        :func:`bpe.training.read_stream` and :meth:`SplitPattern.cut` cut it, never inside a
+        special token), in order, as arrays; encoded on ``num_workers`` processes (None:
+        every core) that read only a few pieces ahead."""
+        allowed, disallowed = self._specials.resolve(allowed_special, disallowed_special)
+
+        def checked() -> Iterator[str]:
+            for piece in pieces:
+                self._specials.check(_checked_text(piece), disallowed)
+                yield piece
+
+        return self._encoder.encode_pieces(checked(), allowed, resolve_workers(num_workers))
 
     # -- decoding ---------------------------------------------------------------------------
 

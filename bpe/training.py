@@ -39,6 +39,9 @@ creation and single bytes are ordered by ``tie_break``:
 Every merge makes a new token: the occurrences of a token's bytes that are whole tokens
 themselves always got the same merges, so no later pair can spell an existing token. Training
 stops early when no pair is left or the best pair occurs fewer than ``min_frequency`` times.
+
+:func:`learn_char_merges` runs the same loop over characters instead of bytes, for
+SentencePiece models (:mod:`bpe.sentencepiece_training`).
 """
 
 from __future__ import annotations
@@ -50,12 +53,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 from itertools import chain, islice
+from typing import TextIO, TypeVar
 
-from .encoding import encodable, resolve_workers
+from .encoding import encodable
 from .files import BYTES_IN_CHAR_ORDER, Vocabulary
 from .patterns import SplitPattern
 from .progress import ProgressCallback, resolve_progress
 from .special_tokens import SpecialTokens
+from .workers import resolve_workers
 
 TIE_BREAKS = {"huggingface": BYTES_IN_CHAR_ORDER, "byte-value": list(range(256))}
 
@@ -64,6 +69,8 @@ MAX_TOKENS = 0x110000
 
 # The corpus is split and counted in batches of about this many characters.
 PIECE_CHARS = 1 << 20
+
+Token = TypeVar("Token", bytes, str)  # what a token is made of: bytes, or characters
 
 
 class TrainingOptions:
@@ -164,47 +171,50 @@ def read_files(
     pattern: SplitPattern,
     special_tokens: SpecialTokens | None = None,
 ) -> Iterator[str]:
-    """The UTF-8 texts of ``paths``, each file in pieces cut where the split cannot change.
-
-    Line endings are kept as they are in the file; no cut falls inside a special token.
-    Patterns without safe cuts (custom ones) get each file whole.
-    """
-    specials = special_tokens or SpecialTokens({})
+    """The UTF-8 texts of ``paths``, each file in pieces cut where the split cannot change
+    (see :func:`read_stream`)."""
     for path in paths:
         try:
-            yield from _read_file(path, pattern, specials)
+            with open(path, encoding="utf-8", newline="") as file:
+                yield from read_stream(file, pattern, special_tokens)
         except UnicodeDecodeError as exc:
             raise ValueError(f"{os.fspath(path)!r} is not UTF-8 text: {exc}") from exc
 
 
-def _read_file(
-    path: str | os.PathLike[str], pattern: SplitPattern, specials: SpecialTokens
+def read_stream(
+    file: TextIO, pattern: SplitPattern, special_tokens: SpecialTokens | None = None
 ) -> Iterator[str]:
-    with open(path, encoding="utf-8", newline="") as file:
-        if not pattern.can_cut:
-            yield file.read()
-            return
-        # Enough characters before a block to judge a cut at its start, or a special token
-        # that spans into it.
-        context = 2 + max(map(len, specials.ids), default=0)
-        pending: list[str] = []  # blocks read since the last cut, joined only at a cut
-        while block := file.read(PIECE_CHARS):
-            tail = _tail(pending, context)
-            text = tail + block
-            avoid = specials.within(text, frozenset(specials.ids))
-            # No cut closer to the end than the longest special token, which could start
-            # before the cut and end in the next block, where ``avoid`` cannot see it.
-            room = max(map(len, specials.ids), default=1) - 1
-            cut = pattern.last_cut(text[: len(text) - room], since=max(len(tail) - 1, 0),
-                                   avoid=avoid)
-            if cut:
-                pending.append(block[: cut - len(tail)])
-                yield "".join(pending)
-                pending = [block[cut - len(tail) :]]
-            else:
-                pending.append(block)
-        if pending:
+    """The text of an open text file (or stdin), in pieces of about ``PIECE_CHARS`` cut
+    where the split cannot change, so memory stays that of a piece.
+
+    Open it with ``newline=""``: line endings are kept as they are. No cut falls inside a
+    special token. Patterns without safe cuts (custom ones) get the text whole.
+    """
+    specials = special_tokens or SpecialTokens({})
+    if not pattern.can_cut:
+        yield file.read()
+        return
+    # Enough characters before a block to judge a cut at its start, or a special token
+    # that spans into it.
+    context = 2 + max(map(len, specials.ids), default=0)
+    pending: list[str] = []  # blocks read since the last cut, joined only at a cut
+    while block := file.read(PIECE_CHARS):
+        tail = _tail(pending, context)
+        text = tail + block
+        avoid = specials.within(text, frozenset(specials.ids))
+        # No cut closer to the end than the longest special token, which could start
+        # before the cut and end in the next block, where ``avoid`` cannot see it.
+        room = max(map(len, specials.ids), default=1) - 1
+        cut = pattern.last_cut(text[: len(text) - room], since=max(len(tail) - 1, 0),
+                               avoid=avoid)
+        if cut:
+            pending.append(block[: cut - len(tail)])
             yield "".join(pending)
+            pending = [block[cut - len(tail) :]]
+        else:
+            pending.append(block)
+    if pending:
+        yield "".join(pending)
 
 
 def _tail(pieces: list[str], size: int) -> str:
@@ -313,6 +323,35 @@ def learn_merges(
     )
 
 
+def learn_char_merges(
+    word_counts: Mapping[str, int],
+    alphabet: Sequence[str],
+    *,
+    num_tokens: int,
+    min_frequency: int = 1,
+    max_length: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[str]:
+    """The same merges over characters instead of bytes: the merged strings, in order.
+
+    Every character of the words must be in ``alphabet``, whose order breaks ties as the byte
+    order does in :func:`learn_merges`; ``num_tokens`` counts the alphabet and the merges.
+    No merge makes a string longer than ``max_length`` characters.
+    """
+    if not len(alphabet) <= num_tokens <= MAX_TOKENS:
+        raise ValueError(f"num_tokens must be in {len(alphabet)}..{MAX_TOKENS} (the alphabet "
+                         f"and the merges), got {num_tokens}")
+    to_internal = {ord(char): index for index, char in enumerate(alphabet)}
+    words, counts = [], []
+    for word, count in word_counts.items():
+        if len(word) > 1:
+            words.append(word.translate(to_internal))
+            counts.append(count)
+    tokens = list(alphabet)
+    _merge_loop(words, counts, tokens, num_tokens, min_frequency, progress, max_length)
+    return tokens[len(alphabet) :]
+
+
 def _checked_tie_break(tie_break: str) -> str:
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"tie_break must be one of {sorted(TIE_BREAKS)}, got {tie_break!r}")
@@ -334,21 +373,24 @@ def _words(chunk_counts: Mapping[str, int], byte_order: list[int]) -> tuple[list
 def _merge_loop(
     words: list[str],
     counts: list[int],
-    token_bytes: list[bytes],
+    tokens: list[Token],
     num_tokens: int,
     min_frequency: int,
     progress: ProgressCallback | None,
+    max_length: int | None = None,
 ) -> list[tuple[int, int]]:
-    """Run the merges, extending ``token_bytes``; returns the merged pairs (internal ids)."""
+    """Run the merges, extending ``tokens`` (bytes, or characters for :func:`learn_char_merges`)
+    with the merged ones, none longer than ``max_length``; returns the merged pairs (internal
+    ids)."""
     stride = num_tokens
     heap_stride = stride * stride
     pair_counts, pair_words = _count_pairs(words, counts, stride)
     heap = [-count * heap_stride + pair for pair, count in pair_counts.items()]
     heapify(heap)
     merges: list[tuple[int, int]] = []
-    planned = num_tokens - len(token_bytes)
+    planned = num_tokens - len(tokens)
     report_every = max(1, planned // 100)
-    while len(token_bytes) < num_tokens and heap:
+    while len(tokens) < num_tokens and heap:
         negative_count, pair = divmod(heappop(heap), heap_stride)
         count = pair_counts[pair]
         if count != -negative_count:
@@ -358,8 +400,10 @@ def _merge_loop(
         if count < min_frequency:
             break
         left, right = divmod(pair, stride)
-        new_token = len(token_bytes)
-        token_bytes.append(token_bytes[left] + token_bytes[right])
+        if max_length is not None and len(tokens[left]) + len(tokens[right]) > max_length:
+            continue  # never merged; pushed again only when a merge forms more of it
+        new_token = len(tokens)
+        tokens.append(tokens[left] + tokens[right])
         merges.append((left, right))
         formed = _merge_pair(words, counts, pair_counts, pair_words, left, right, new_token, stride)
         for formed_pair, increment in formed.items():

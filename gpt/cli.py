@@ -153,6 +153,9 @@ def add_data_flags(parser, prepared_ok: bool) -> None:
                        help="vocabulary size for --tokenizer bpe")
     group.add_argument("--val-fraction", type=float, default=0.1,
                        help="share of the tokens held out for validation (default: 0.1)")
+    group.add_argument("--workers", type=int, default=None,
+                       help="processes that clean and tokenize the data (default: every "
+                            "core; corpora under 8 MB use one)")
     add_dataclass_flags(parser.add_argument_group("cleaning"), CleaningOptions)
 
 
@@ -206,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(prep, prepared_ok=False)
     prep.add_argument("--out", default=None,
                       help="dataset folder (default: data/<first file's name>)")
+    prep.add_argument("--no-progress", action="store_true", default=False,
+                      help="no progress bar on stderr")
 
     report = commands.add_parser("report", help="why a run diverged: its last steps before "
                                  "a rollback or stop, layer by layer")
@@ -287,13 +292,17 @@ def documents_from_args(args) -> tuple[list[str], list[str]]:
 
 
 def load_dataset(args, out_dir: Path) -> Dataset:
-    """A prepared --data folder as is, else the documents prepared into out_dir."""
+    """A prepared --data folder as is, else the documents prepared into out_dir (files
+    are streamed, so a corpus larger than memory works)."""
     if args.data and len(args.data) == 1 and is_dataset(args.data[0]):
         return Dataset.load(args.data[0])
-    documents, sources = documents_from_args(args)
+    documents = [Path(path) for path in args.data] if args.data else builtin_documents()
+    sources = list(args.data) if args.data else [BUILTIN_NAME]
+    check_number("--workers", args.workers, minimum=1)
     cleaning = CleaningOptions(**given(args, CleaningOptions))
     return prepare(out_dir, documents, sources, tokenizer=args.tokenizer,
-                   vocab_size=args.vocab_size, cleaning=cleaning, val_fraction=args.val_fraction)
+                   vocab_size=args.vocab_size, cleaning=cleaning, val_fraction=args.val_fraction,
+                   workers=args.workers, progress=not getattr(args, "no_progress", False))
 
 
 def check_device(name: str) -> None:

@@ -10,21 +10,43 @@ exact duplicate documents are dropped, then exact duplicate lines (only lines of
 least `dedup_lines_min_chars` characters: short lines such as "}" or a speaker's name
 repeat naturally, long repeated lines are boilerplate such as licence headers), then the
 optional length and letter-fraction filters.
+
+The corpus streams through in pieces of about ``PIECE_CHARS`` characters, each ending
+after a newline, so memory stays that of a few pieces however large a document is. Every
+step above up to the blank-line rule only looks inside a line, so :func:`clean_piece`
+(which worker processes run) does it for a piece alone; :class:`CorpusCleaner` then, in
+order, joins the pieces' blank lines across their edges, drops duplicate lines (by a
+64-bit hash of each line: a corpus of a billion distinct long lines has a chance of about
+one in 40 that one line is taken for another) and decides each document's fate at its
+end (duplicate, too short or long, too few letters), when its text has already been
+written out: the caller then takes it back. The result is exactly that of cleaning each
+document whole, which :func:`clean_documents` does for documents in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from gpt.data.seen_hashes import SeenHashes
 from gpt.validation import check_number
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffd]")
+# Lone surrogates (a str can hold them, UTF-8 cannot) count as undecodable, like U+FFFD.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffd\ud800-\udfff]")
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _TRAILING_SPACES = re.compile("[ \t]+$", re.MULTILINE)
 _BLANK_RUNS = re.compile("\n{3,}")
+PIECE_CHARS = 1 << 22
+
+CONTROL = "control characters (and undecodable bytes) removed"
+WHITESPACE = "whitespace characters removed"
+DUPLICATE_LINES = "duplicate lines removed"
 
 
 @dataclass
@@ -74,96 +96,252 @@ class CleaningReport:
             lines.append("  nothing removed")
         return "\n".join(lines)
 
+    def add(self, other: CleaningReport) -> None:
+        """Add the removal counts of ``other`` (a piece's, or a document's)."""
+        for reason, n in other.removed.items():
+            self.count(reason, n)
+
     def to_dict(self) -> dict:
         return {"documents_in": self.documents_in, "chars_in": self.chars_in,
                 "documents_out": self.documents_out, "chars_out": self.chars_out,
                 "removed": dict(self.removed)}
 
 
-def clean_documents(documents: list[str], options: CleaningOptions | None = None
-                    ) -> tuple[list[str], CleaningReport]:
-    """Clean a corpus; returns the surviving documents (in order) and the report."""
+def clean_documents(documents: Iterable[str], options: CleaningOptions | None = None,
+                    piece_chars: int = PIECE_CHARS) -> tuple[list[str], CleaningReport]:
+    """Clean a corpus in memory, in pieces of ``piece_chars`` (the result does not depend
+    on it); returns the surviving documents (in order) and the report."""
     options = options or CleaningOptions()
-    report = CleaningReport(documents_in=len(documents), chars_in=sum(map(len, documents)))
-    docs = [_clean_text(doc, options, report) for doc in documents]
-    if options.dedup_documents:
-        docs = _drop_duplicate_documents(docs, report)
-    if options.dedup_lines_min_chars is not None:
-        docs = _drop_duplicate_lines(docs, options.dedup_lines_min_chars, report)
-    docs = _filter_documents(docs, options, report)
-    report.documents_out, report.chars_out = len(docs), sum(map(len, docs))
-    return docs, report
+    cleaner = CorpusCleaner(options)
+    kept = []
+    for text in documents:
+        document = cleaner.document()
+        parts = [document.add(clean_piece(piece, options))
+                 for piece in pieces_of(text, piece_chars)]
+        if document.finish():
+            kept.append("".join(parts))
+    return kept, cleaner.report
 
 
-def _clean_text(text: str, options: CleaningOptions, report: CleaningReport) -> str:
+def pieces_of(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
+    """``text`` in pieces of at least ``size`` characters (the last may be shorter), each
+    but the last ending just after a newline; an empty text is one empty piece."""
+    start = 0
+    while len(text) - start > size:
+        end = text.find("\n", start + size - 1) + 1
+        if not end:
+            break
+        yield text[start:end]
+        start = end
+    yield text[start:]
+
+
+# -- one piece (any process) ---------------------------------------------------------------
+@dataclass
+class CleanPiece:
+    """A piece cleaned inside its lines, blank-line runs inside it cut to one, and its
+    newlines at both ends taken off (``leading``, ``trailing``: how many), since the
+    blank lines across a piece's edges are the next step's to join."""
+
+    chars_in: int
+    text: str
+    leading: int
+    trailing: int
+    normalized: bool  # normalisation changed something
+    report: CleaningReport  # removals inside the piece
+    candidates: np.ndarray  # int64: the lines (of text.split("\n")) long enough to dedup
+    hashes: np.ndarray  # uint64: a hash of each candidate, stripped of surrounding spaces
+
+
+def clean_piece(piece: str, options: CleaningOptions) -> CleanPiece:
+    report = CleaningReport()
+    text, normalized = piece, False
     if options.normalization:
-        normalized = unicodedata.normalize(options.normalization, text)
-        report.count(f"documents changed by {options.normalization} normalisation",
-                     int(normalized != text))
-        text = normalized
+        text = unicodedata.normalize(options.normalization, piece)
+        normalized = text != piece
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text, n = _CONTROL.subn("", text)
-    report.count("control characters (and undecodable bytes) removed", n)
+    report.count(CONTROL, n)
     if options.ascii_only:
         text, n = _NON_ASCII.subn("", text)
         report.count("non-ASCII characters removed", n)
-    return _tidy_whitespace(text, report)
-
-
-def _tidy_whitespace(text: str, report: CleaningReport) -> str:
     text, n = _ODD_SPACES.subn(" ", text)
     report.count("unusual spaces replaced by ' '", n)
     before = len(text)
-    text = _TRAILING_SPACES.sub("", text)
-    text = _BLANK_RUNS.sub("\n\n", text).strip("\n")
-    report.count("whitespace characters removed", before - len(text))
-    return text
+    text = _BLANK_RUNS.sub("\n\n", _TRAILING_SPACES.sub("", text))
+    report.count(WHITESPACE, before - len(text))
+    body = text.strip("\n")
+    leading = len(text) - len(text.lstrip("\n"))
+    trailing = len(text) - leading - len(body) if body else 0
+    candidates, hashes = _dedup_candidates(body, options.dedup_lines_min_chars)
+    return CleanPiece(len(piece), body, leading, trailing, normalized, report, candidates,
+                      hashes)
 
 
-def _drop_duplicate_documents(docs: list[str], report: CleaningReport) -> list[str]:
-    seen: set[str] = set()
-    kept = []
-    for doc in docs:
-        if doc in seen:
-            report.count("duplicate documents removed", 1)
-        else:
-            seen.add(doc)
-            kept.append(doc)
-    return kept
+def _dedup_candidates(body: str, min_chars: int | None) -> tuple[np.ndarray, np.ndarray]:
+    lines, digests = [], []
+    if min_chars is not None and body:
+        for index, line in enumerate(body.split("\n")):
+            if len(line) >= min_chars and len(key := line.strip()) >= min_chars:
+                lines.append(index)
+                digests.append(line_hash(key))
+    return np.array(lines, dtype=np.int64), np.frombuffer(b"".join(digests), dtype=np.uint64)
 
 
-def _drop_duplicate_lines(docs: list[str], min_chars: int, report: CleaningReport) -> list[str]:
-    """Drop every repeat of a line (of at least min_chars, ignoring surrounding spaces)
-    after its first occurrence anywhere in the corpus."""
-    seen: set[str] = set()
-    out = []
-    for doc in docs:
-        kept = []
-        for line in doc.split("\n"):
-            key = line.strip()
-            if len(key) >= min_chars:
-                if key in seen:
-                    report.count("duplicate lines removed", 1)
-                    continue
-                seen.add(key)
-            kept.append(line)
-        if len(kept) != doc.count("\n") + 1:
-            doc = _tidy_whitespace("\n".join(kept), report)
-        out.append(doc)
-    return out
+def line_hash(key: str) -> bytes:
+    """8 bytes of BLAKE2b: the same in every process (unlike ``hash``)."""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
-def _filter_documents(docs: list[str], options: CleaningOptions,
-                      report: CleaningReport) -> list[str]:
-    kept = []
-    for doc in docs:
-        if len(doc) < options.min_chars:
-            report.count(f"documents shorter than {options.min_chars} characters removed", 1)
-        elif options.max_chars is not None and len(doc) > options.max_chars:
-            report.count(f"documents longer than {options.max_chars} characters removed", 1)
-        elif sum(map(str.isalpha, doc)) < options.min_letter_fraction * len(doc):
-            report.count(f"documents under {options.min_letter_fraction:.0%} letters removed",
-                         1)
-        else:
-            kept.append(doc)
-    return kept
+_EMPTY_LINE = np.frombuffer(line_hash(""), dtype=np.uint64)
+
+
+# -- the corpus, in order (one process) ----------------------------------------------------
+class CorpusCleaner:
+    """What must see the whole corpus in order: lines and documents seen so far, the
+    report. Feed each document's cleaned pieces to :meth:`document`."""
+
+    def __init__(self, options: CleaningOptions) -> None:
+        self.options = options
+        self.report = CleaningReport()
+        self.seen_lines = SeenHashes()
+        self.seen_documents: set[bytes] = set()
+
+    def document(self) -> DocumentCleaner:
+        self.report.documents_in += 1
+        return DocumentCleaner(self)
+
+
+class DocumentCleaner:
+    """One document: :meth:`add` turns each cleaned piece into the text to write out;
+    :meth:`finish` says whether the document stays (if not, take back what was written)."""
+
+    def __init__(self, corpus: CorpusCleaner) -> None:
+        self.corpus, self.options = corpus, corpus.options
+        self.normalized = False
+        self.pending = 0  # newlines after the text so far, not yet placed
+        self.started = False  # any text yet (newlines before it are dropped)
+        self.digest = hashlib.blake2b(digest_size=16)  # of the text before line dedup
+        self.any_line = False  # a line written out yet (the next one needs a "\n")
+        self.tidy = _BlankLines()  # blank lines again, where dropped lines leave gaps
+        self.report = CleaningReport()  # what dedup and the tidy after it removed
+        self.chars = self.letters = 0
+
+    def add(self, piece: CleanPiece) -> str:
+        report = self.corpus.report
+        report.chars_in += piece.chars_in
+        report.add(piece.report)
+        self.normalized |= piece.normalized
+        if not piece.text:
+            self.pending += piece.leading
+            return ""
+        newlines = self.pending + piece.leading
+        joint = ("\n" if newlines == 1 else "\n\n") if self.started else ""
+        report.count(WHITESPACE, newlines - len(joint))
+        self.started, self.pending = True, piece.trailing
+        self.digest.update((joint + piece.text).encode("utf-8"))
+        out = [] if joint != "\n\n" or self._duplicate_empty_line() else [""]
+        out.append(self._lines_kept(piece))
+        return self._write([segment for segment in out if segment is not None])
+
+    def finish(self) -> bool:
+        corpus, options = self.corpus, self.options
+        corpus.report.count(WHITESPACE, self.pending)
+        if self.normalized:
+            corpus.report.count(f"documents changed by {options.normalization} normalisation", 1)
+        if not self.started and options.dedup_lines_min_chars == 0:
+            self._duplicate_empty_line()  # an empty document is one empty line
+        self.tidy.finish(self.report)
+        if options.dedup_documents:
+            key = self.digest.digest()
+            if key in corpus.seen_documents:
+                corpus.report.count("duplicate documents removed", 1)
+                return False
+            corpus.seen_documents.add(key)
+        corpus.report.add(self.report)
+        reason = self._filtered_out()
+        if reason:
+            corpus.report.count(reason, 1)
+            return False
+        corpus.report.documents_out += 1
+        corpus.report.chars_out += self.chars
+        return True
+
+    def _duplicate_empty_line(self) -> bool:
+        """With dedup_lines_min_chars 0 an empty line is a line like any other."""
+        if self.options.dedup_lines_min_chars != 0:
+            return False
+        return self._dropped(_EMPTY_LINE)[0]
+
+    def _dropped(self, hashes: np.ndarray) -> np.ndarray:
+        """Which lines (by hash, in order) repeat an earlier one; records the others."""
+        seen = self.corpus.seen_lines
+        dropped = seen.contains(hashes)
+        _, first = np.unique(hashes, return_index=True)
+        repeated = np.ones(len(hashes), dtype=bool)
+        repeated[first] = False
+        dropped |= repeated
+        seen.add(hashes[~dropped])
+        self.report.count(DUPLICATE_LINES, int(dropped.sum()))
+        return dropped
+
+    def _lines_kept(self, piece: CleanPiece) -> str | None:
+        """The piece's lines without the duplicates, joined; None if none is left."""
+        if not len(piece.candidates):
+            return piece.text
+        dropped = piece.candidates[self._dropped(piece.hashes)]
+        if not len(dropped):
+            return piece.text
+        lines = piece.text.split("\n")
+        for index in dropped[::-1]:
+            del lines[index]
+        return "\n".join(lines) if lines else None
+
+    def _write(self, segments: list[str]) -> str:
+        """Lines joined by newlines across pieces, then tidied."""
+        text = "\n".join(segments)
+        if segments and self.any_line:
+            text = "\n" + text
+        self.any_line |= bool(segments)
+        text = self.tidy.add(text, self.report)
+        self.chars += len(text)
+        if self.options.min_letter_fraction:
+            self.letters += sum(map(str.isalpha, text))
+        return text
+
+    def _filtered_out(self) -> str | None:
+        options = self.options
+        if self.chars < options.min_chars:
+            return f"documents shorter than {options.min_chars} characters removed"
+        if options.max_chars is not None and self.chars > options.max_chars:
+            return f"documents longer than {options.max_chars} characters removed"
+        if self.letters < options.min_letter_fraction * self.chars:
+            return f"documents under {options.min_letter_fraction:.0%} letters removed"
+        return None
+
+
+class _BlankLines:
+    """At most one blank line in a row and none at either end, over a stream of text:
+    trailing newlines wait for the next text (or the end, where they go)."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.started = False
+
+    def add(self, text: str, report: CleaningReport) -> str:
+        if not text:
+            return ""
+        before = self.held + len(text)
+        text = "\n" * self.held + text
+        if not self.started:
+            text = text.lstrip("\n")
+        text = _BLANK_RUNS.sub("\n\n", text)
+        body = text.rstrip("\n")
+        self.held = len(text) - len(body)
+        self.started |= bool(body)
+        report.count(WHITESPACE, before - len(body) - self.held)
+        return body
+
+    def finish(self, report: CleaningReport) -> None:
+        report.count(WHITESPACE, self.held)
+        self.held = 0

@@ -14,6 +14,8 @@ import numpy as np
 from bpe import id_dtype
 from minigrad.io.atomic import atomic_write
 
+BLOCK_BYTES = 1 << 24
+
 
 def save_tokens(path, ids, vocab_size: int) -> Path:
     """Write token ids to `path` (.npy) atomically; returns the path."""
@@ -26,6 +28,41 @@ def save_tokens(path, ids, vocab_size: int) -> Path:
     with atomic_write(path) as f:
         np.save(f, array.astype(dtype))
     return path
+
+
+def save_token_range(path, source, start: int, count: int, vocab_size: int) -> Path:
+    """Write ids [start, start + count) of `source`, a raw file of ids in the dtype for
+    `vocab_size`, as a token file, atomically and a block at a time (for corpora larger
+    than memory); returns the path."""
+    path = Path(path)
+    dtype = id_dtype(vocab_size)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (count,)}
+    with atomic_write(path) as f, open(source, "rb") as ids:
+        np.lib.format.write_array_header_1_0(f, header)
+        ids.seek(start * dtype.itemsize)
+        left = count * dtype.itemsize
+        while left:
+            block = ids.read(min(left, BLOCK_BYTES))
+            if not block:
+                raise ValueError(f"token cache: {source} ends before id {start + count}")
+            f.write(block)
+            left -= len(block)
+    return path
+
+
+def max_token(path) -> int:
+    """The largest id in a token file (-1 if it is empty), read a block at a time rather
+    than through the memory map, which would keep the whole file resident."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        _, _, dtype = read_header(f)
+        top = -1
+        while len(block := np.fromfile(f, dtype=dtype, count=BLOCK_BYTES // dtype.itemsize)):
+            top = max(top, int(block.max()))
+    return top
 
 
 def load_tokens(path) -> np.ndarray:

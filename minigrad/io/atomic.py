@@ -3,8 +3,9 @@ half-written mix.
 
 `atomic_write` yields a binary file for writers that stream (NumPy's `save`, a figure's
 `savefig`); `write_bytes`, `write_text` and `write_json` write a whole value at once;
-`remove` deletes a file. A kill leaves at worst a temporary file (``.<name>.<random>.tmp``)
-behind, which `remove_stale_temporaries` deletes on the next start.
+`remove` deletes a file; `scratch_file` lends a temporary file for one step's work. A
+kill leaves at worst a temporary file (``.<name>.<random>.tmp``) behind, which
+`remove_stale_temporaries` deletes on the next start.
 
 Every step that changes the disk first calls `fault_hook(operation, path)` when it is set
 (None by default): the tests use it to kill the process at the N-th file operation of a
@@ -83,6 +84,21 @@ def remove(path) -> None:
     _operation("remove", path)
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+@contextlib.contextmanager
+def scratch_file(directory, name: str):
+    """Yield the path of a new empty temporary file in `directory`, for data that one step
+    needs only while it runs (it never replaces anything), and delete it afterwards. It is
+    named like the writers' temporaries, so a kill's leftover goes with them."""
+    directory = os.fspath(directory)
+    _operation("create", os.path.join(directory, name))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=_TEMP_SUFFIX)
+    os.close(fd)
+    try:
+        yield tmp
+    finally:
+        remove(tmp)
 
 
 def remove_stale_temporaries(directory) -> list[str]:

@@ -124,6 +124,15 @@ def test_python_dash_m_bpe_runs(tokenizer_file):
         (["train", "{corpus}", "--vocab-size", "100", "-o", "x.json"], "vocab_size must be"),
         (["train", "{corpus}", "--vocab-size", "300", "--pattern", "(", "-o", "x.json"],
          "does not compile"),
+        (["train", "{corpus}", "--vocab-size", "300", "--format", "sentencepiece",
+          "--special-token", "<|x|>", "-o", "x.model"],
+         "--special-token is for --format bpe, not sentencepiece"),
+        (["train", "{corpus}", "--vocab-size", "300", "--no-byte-fallback", "-o", "x.json"],
+         "--no-byte-fallback is for --format sentencepiece, not bpe"),
+        (["train", "{corpus}", "--vocab-size", "300", "--format", "sentencepiece", "-o",
+          "x.model"], "vocab_size 300 is too small for the 259 special and byte pieces"),
+        (["convert", "{tok}", "--format", "sentencepiece", "-o", "x.model"],
+         "a Tokenizer cannot be written as a SentencePiece model with the same ids"),
     ],
 )
 def test_errors_exit_with_status_1_and_a_message(argv, message, tokenizer_file, corpus_file,
@@ -192,6 +201,26 @@ def test_sentencepiece_models_encode_decode_and_refuse_conversion(tmp_path, corp
     assert main(["convert", str(model), "--from", "sentencepiece", "--format", "tiktoken",
                  "-o", str(tmp_path / "x.tiktoken")]) == 1
     assert "only byte-level BPE tokenizers convert" in capsys.readouterr().err
+
+
+def test_train_writes_sentencepiece_models_that_convert_writes_back(tmp_path, corpus_file,
+                                                                   capsys):
+    spm = pytest.importorskip("sentencepiece", reason="sentencepiece checks the model we write")
+    model = tmp_path / "m.model"
+    assert main(["train", str(corpus_file), "--vocab-size", "500", "--format", "sentencepiece",
+                 "--quiet", "-o", str(model)]) == 0
+    theirs = spm.SentencePieceProcessor(model_file=str(model))
+    assert theirs.get_piece_size() == 500
+    options = ["-t", str(model), "--from", "sentencepiece"]
+    text = corpus_file.read_text(encoding="utf-8") + " ∂ 🚀"
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    ids = encoded_with(options, tmp_path / "text.txt", capsys)
+    assert ids == theirs.encode(text)
+    assert len(ids) < len(text) / 1.5
+    again = tmp_path / "again.model"
+    assert main(["convert", str(model), "--from", "sentencepiece", "--format", "sentencepiece",
+                 "-o", str(again)]) == 0
+    assert again.read_bytes() == model.read_bytes()
 
 
 @pytest.mark.parametrize(

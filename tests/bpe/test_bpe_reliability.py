@@ -71,3 +71,32 @@ def test_encoding_a_file_streams_the_ids_of_the_whole_text(tokenizer, tmp_path, 
         assert "MB/s, 2 workers)" in capsys.readouterr().err
     assert json.loads((tmp_path / "ids.json").read_text()) == expected
     assert (tmp_path / "ids.text").read_text() == " ".join(map(str, expected)) + "\n"
+
+
+def test_encoding_stdin_streams_it_piece_by_piece(tokenizer, tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+
+    from bpe import cli, training
+
+    monkeypatch.setattr(training, "PIECE_CHARS", 512)
+    text = "".join(f"row {i}:\r\n  caf\u00e9 <|endoftext|> {i * 7}\n\n" for i in range(3000))
+    reads = []
+
+    class Stdin(io.BytesIO):  # records the reads: many of a block, never one of everything
+        def read(self, size=-1):
+            reads.append(size)
+            return super().read(size)
+
+        def read1(self, size=-1):
+            reads.append(size)
+            return super().read1(size)
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(Stdin(text.encode("utf-8"))))
+    tok = tmp_path / "tok.json"
+    tokenizer.save(tok)
+    out = tmp_path / "ids.txt"
+    assert cli.main(["encode", "-t", str(tok), "-o", str(out), "--workers", "1"]) == 0
+    assert list(map(int, out.read_text().split())) == tokenizer.encode(text)
+    assert len(reads) > 5 and all(0 <= size < len(text) // 2 for size in reads)
+    assert "encoded stdin" in capsys.readouterr().err

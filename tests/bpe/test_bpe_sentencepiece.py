@@ -1,4 +1,5 @@
-"""SentencePiece BPE models: ours reads models that `sentencepiece` trains, encodes identically."""
+"""SentencePiece BPE models: ours reads (and writes back) models that `sentencepiece` trains,
+encodes identically."""
 
 import random
 
@@ -7,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpe.corpus import builtin_corpus
-from bpe.sentencepiece import SentencePieceTokenizer, read_protobuf
+from bpe.sentencepiece import SentencePieceTokenizer, read_protobuf, write_protobuf
 
 spm = pytest.importorskip("sentencepiece", reason="the models are trained by sentencepiece")
 
@@ -85,6 +86,19 @@ def test_any_ids_decode_identically(pair, data):
     ids = data.draw(st.lists(st.integers(0, ours.vocab_size - 1)
                              | st.sampled_from(bytes_and_specials), max_size=12))
     assert ours.decode(ids) == theirs.decode(ids)
+
+
+def test_saved_again_the_model_encodes_as_before(pair, tmp_path):
+    ours, theirs = pair
+    original = theirs.serialized_model_proto()
+    assert write_protobuf(read_protobuf(original)) == original
+    ours.save(tmp_path / "again.model")
+    again = spm.SentencePieceProcessor(model_file=str(tmp_path / "again.model"))
+    assert SentencePieceTokenizer.load(tmp_path / "again.model").pieces == ours.pieces
+    text = generated_text(3, 20_000) + "".join(RARE) + " <tool>x<t  end  "
+    assert again.encode(text) == theirs.encode(text)
+    assert [again.get_score(token) for token in range(ours.vocab_size)] == [
+        theirs.get_score(token) for token in range(ours.vocab_size)]
 
 
 def test_bad_ids_are_clear_errors(pair):
