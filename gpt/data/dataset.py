@@ -5,6 +5,12 @@ are listed in `gpt.files`; the val tokens are the last `val_fraction` of the str
 `prepare` skips the work when the folder already holds the same inputs prepared the
 same way (same fingerprint), so a corpus is tokenized once.
 
+It streams, in bounded memory on every core: files are read in pieces of PIECE_BYTES;
+worker processes clean them (`gpt.data.cleaning`), this process puts them in order into
+a scratch file of cleaned text; the tokenizer is made from that file; workers tokenize
+it a piece at a time into a scratch file of raw ids, which is copied a block at a time
+into the train and val token files.
+
 A folder commits atomically: the token and tokenizer files of a preparation carry its
 own id in their names (train.<id>.npy, ...), so writing them leaves the previous dataset
 untouched; replacing dataset.json, which names them, is the one step that switches to
