@@ -18,7 +18,6 @@ attention's parts inside one). With another BLAS (MKL, Accelerate),
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import glob
@@ -57,19 +56,34 @@ class OpenBlasThreads:
         self._lock = threading.Lock()
         self._depth = 0  # one_thread blocks open, in all threads
         self._saved = 0  # the thread count to restore when the last one closes
+        self._one_thread = _OneThread(self)
 
-    @contextlib.contextmanager
     def one_thread(self):
-        """BLAS calls inside the block run on their calling thread alone."""
-        with self._lock:
-            if self._depth == 0:
-                self._saved = self.count()
-                self._set(1)
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._set(self._saved)
+        """A context manager: BLAS calls inside the block run on their calling thread
+        alone. (One reusable object, not a generator-based context manager: a training
+        step opens about a hundred of these blocks.)"""
+        return self._one_thread
+
+
+class _OneThread:
+    """`OpenBlasThreads.one_thread`'s block; reentrant and shared by all threads (the
+    count of open blocks lives in the OpenBlasThreads, under its lock)."""
+
+    def __init__(self, threads: OpenBlasThreads):
+        self.threads = threads
+
+    def __enter__(self):
+        t = self.threads
+        with t._lock:
+            if t._depth == 0:
+                t._saved = t.count()
+                t._set(1)
+            t._depth += 1
+
+    def __exit__(self, *exc):
+        t = self.threads
+        with t._lock:
+            t._depth -= 1
+            if t._depth == 0:
+                t._set(t._saved)
+        return False

@@ -224,14 +224,22 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_d
     param -= update
 
 
+_DTYPE_NAMES: dict = {}  # NumPy dtype-like -> name, filled by dtype_name (.name is slow)
+
+
 def dtype_name(dtype) -> str:
     """The canonical name ('float32', 'int64', ...) of any backend's dtype."""
     if isinstance(dtype, str):
         return dtype
-    name = getattr(dtype, "_np_dtype", None)  # array-api-strict dtypes wrap a NumPy one
-    if name is not None:
-        return np.dtype(name).name
-    return np.dtype(dtype).name
+    wrapped = getattr(dtype, "_np_dtype", None)  # array-api-strict dtypes wrap a NumPy one
+    key = dtype if wrapped is None else wrapped
+    try:
+        return _DTYPE_NAMES[key]
+    except KeyError:
+        name = _DTYPE_NAMES[key] = np.dtype(key).name
+        return name
+    except TypeError:  # an unhashable dtype-like (a structured dtype's field list)
+        return np.dtype(key).name
 
 
 # -- the registry ----------------------------------------------------------------------

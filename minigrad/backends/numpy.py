@@ -2,10 +2,10 @@
 
 NumPy is the array namespace (NumPy 2 follows the array API standard). What the device
 adds: scatter-add with a fast path for embedding rows, Cody's erf (`erf.py`), random
-numbers from NumPy's PCG64 generator, stacks of small matmuls on one BLAS thread
-(`blas_threads.py`), the blocked CPU kernels of `numpy_kernels.py` as its fused ops
-and optimizer update, and freed host memory kept mapped for the next step's arrays
-(`host_memory.py`).
+numbers from NumPy's PCG64 generator, stacks of small matmuls and matrix-vector
+products on one BLAS thread (`blas_threads.py`), the blocked CPU kernels of
+`numpy_kernels.py` as its fused ops and optimizer update, and freed host memory kept
+mapped for the next step's arrays (`host_memory.py`).
 """
 
 from __future__ import annotations
@@ -90,11 +90,13 @@ class NumpyDevice(HostRandom, Device):
         return isinstance(obj, np.ndarray)
 
     def matmul(self, a, b):
-        """A stack of small products runs on one BLAS thread (see `blas_threads`)."""
-        small_stack = (self.blas is not None and min(a.ndim, b.ndim) >= 2
-                       and max(a.ndim, b.ndim) >= 3
-                       and a.shape[-2] * a.shape[-1] * b.shape[-1] <= self.small_product_work)
-        if not small_stack:
+        """Stacks of small products, and products with a vector (a GEMV: one pass over the
+        matrix, memory-bound, where a second thread gains little and stalls under load),
+        run on one BLAS thread (see `blas_threads`)."""
+        one_thread = self.blas is not None and (
+            min(a.ndim, b.ndim) == 1 or max(a.ndim, b.ndim) >= 3
+            and a.shape[-2] * a.shape[-1] * b.shape[-1] <= self.small_product_work)
+        if not one_thread:
             return np.matmul(a, b)
         with self.blas.one_thread():
             return np.matmul(a, b)

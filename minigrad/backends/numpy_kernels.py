@@ -78,8 +78,8 @@ def _flat(a: np.ndarray) -> np.ndarray:
 # -- GELU ------------------------------------------------------------------------------
 class GeluKernel:
     """F.gelu (the math is in `minigrad.nn.functional.gelu`), blocked, the blocks dealt
-    among the device's workers. Saves x and t (tanh) or Phi(x) (none), as the op's
-    array-API code does."""
+    among the device's workers. Saves x and h = (1 + t) / 2 (tanh) or Phi(x) (none), as
+    the op's array-API code does."""
 
     def supports(self, fn, a) -> bool:
         return True
@@ -87,7 +87,7 @@ class GeluKernel:
     def forward(self, fn, a):
         x = _flat(a)
         out = np.empty_like(x)
-        saved = np.empty_like(x)  # t (tanh) or Phi (exact)
+        saved = np.empty_like(x)  # h (tanh) or Phi (exact)
 
         def run(part):
             (u,) = _SCRATCH.get(1, min(x.size, BLOCK_BYTES // x.itemsize), x.dtype)
@@ -99,9 +99,9 @@ class GeluKernel:
                     ub += SQRT_2_OVER_PI
                     ub *= xb
                     np.tanh(ub, out=sb)
-                    np.add(sb, 1, out=ob)
-                    ob *= xb
-                    ob *= 0.5
+                    sb += 1
+                    sb *= 0.5  # h
+                    np.multiply(xb, sb, out=ob)
                 else:
                     np.multiply(xb, INV_SQRT_2, out=ub)
                     sb[...] = erf(ub)
@@ -124,15 +124,13 @@ class GeluKernel:
                 xb, sb, db, ub = x[s], saved[s], dx[s], u[:s.stop - s.start]
                 if fn.approximate == "tanh":
                     np.multiply(xb, xb, out=db)
-                    db *= 3 * GELU_CUBIC * SQRT_2_OVER_PI
-                    db += SQRT_2_OVER_PI  # du/dx
-                    np.multiply(sb, sb, out=ub)
-                    np.subtract(1, ub, out=ub)  # 1 - t^2
-                    db *= ub
+                    db *= 6 * GELU_CUBIC * SQRT_2_OVER_PI
+                    db += 2 * SQRT_2_OVER_PI  # 2 du/dx
                     db *= xb
+                    np.subtract(1, sb, out=ub)
+                    ub *= sb  # h (1 - h)
+                    db *= ub
                     db += sb
-                    db += 1
-                    db *= 0.5
                 else:
                     np.multiply(xb, xb, out=ub)
                     ub *= -0.5

@@ -5,11 +5,13 @@ approximation of it (PyTorch's two options):
 
     none:  y = x Phi(x),        Phi(x) = (1 + erf(x / sqrt 2)) / 2
            dy/dx = Phi(x) + x phi(x),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-    tanh:  y = x (1 + t) / 2,   t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
-           dy/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
+    tanh:  y = x h,   h = (1 + t) / 2,   t = tanh(sqrt(2/pi) (x + 0.044715 x^3))
+           dy/dx = h + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
+                 = h + 2 x h (1 - h) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
-Saved: x and Phi(x) (or t). The constants below are the only copy: the NumPy device's
-blocked kernel and the CUDA kernel (compiled with them as defines) read them from here.
+(1 - t^2 = 4 h (1 - h).) Saved: x and Phi(x) (or h). The constants below are the only
+copy: the NumPy device's blocked kernel and the CUDA kernel (compiled with them as
+defines) read them from here.
 """
 
 from __future__ import annotations
@@ -37,18 +39,17 @@ class GELU(FusedFunction):
     def array_forward(self, a):
         xp = self.xp
         if self.approximate == "tanh":
-            # 0.5 x (1 + tanh(u)), u = sqrt(2/pi) x (1 + 0.044715 x^2), computed in place:
-            # one temporary instead of one per operator (GELU is a hot op in GPTs)
+            # x h, h = (1 + tanh(u)) / 2, u = sqrt(2/pi) x (1 + 0.044715 x^2), computed in
+            # place: one temporary instead of one per operator (GELU is a hot op in GPTs)
             u = a * a
             u *= GELU_CUBIC * SQRT_2_OVER_PI
             u += SQRT_2_OVER_PI
             u *= a
-            t = xp.tanh(u)
-            self.save_for_backward(a, t)
-            out = t + 1
-            out *= a
-            out *= 0.5
-            return out
+            h = xp.tanh(u)
+            h += 1
+            h *= 0.5
+            self.save_for_backward(a, h)
+            return a * h
         cdf = 0.5 * (1 + self.device.erf(a * INV_SQRT_2))
         self.save_for_backward(a, cdf)
         return a * cdf
@@ -57,15 +58,13 @@ class GELU(FusedFunction):
         xp = self.xp
         a, s = self.saved
         if self.approximate == "tanh":
-            # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), in place
+            # d/dx = h + 2 x h (1 - h) sqrt(2/pi) (1 + 3 * 0.044715 x^2), in place
             d = a * a
-            d *= 3 * GELU_CUBIC * SQRT_2_OVER_PI
-            d += SQRT_2_OVER_PI  # du/dx
-            d *= 1 - s * s
+            d *= 6 * GELU_CUBIC * SQRT_2_OVER_PI
+            d += 2 * SQRT_2_OVER_PI  # 2 du/dx
             d *= a
+            d *= s * (1 - s)
             d += s
-            d += 1
-            d *= 0.5
             d *= g
             return d
         # d/dx = Phi(x) + x phi(x), phi the standard normal density

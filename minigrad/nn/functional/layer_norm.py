@@ -20,7 +20,7 @@ import math
 
 from minigrad.nn.functional._checks import check_floating, check_normalized_shape
 from minigrad.nn.functional._fused import FusedFunction
-from minigrad.nn.functional._reduce import dot_axis, sum_last
+from minigrad.nn.functional._reduce import dot_axis, sum_last, sum_rows
 from minigrad.tensor import Tensor
 
 # Elements (N D) from which the rows are split among the device's workers.
@@ -85,14 +85,20 @@ class LayerNorm(FusedFunction):
             g2r = g2[part, :]
             xhat = x2[part, :] - mean[part, :]
             xhat *= rstd[part, :]
-            dw = xp.sum(g2r * xhat, axis=0) if self.has_weight and need[1] else None
-            db = xp.sum(g2r, axis=0) if self.has_bias and need[-1] else None
+            w = xp.reshape(weight, (self.size,)) if self.has_weight else None
+            dw = sum_rows(device, g2r * xhat) if w is not None and need[1] else None
+            db = sum_rows(device, g2r) if self.has_bias and need[-1] else None
             dx = None
             if need[0]:
-                gx = g2r * xp.reshape(weight, (self.size,)) if self.has_weight else g2r
                 inv_size = self.inv_size
+                gx = g2r * w if w is not None else g2r
                 xhat *= dot_axis(xp, gx, xhat, 1) * inv_size  # xhat mean(gx xhat)
-                dx = gx - sum_last(device, gx) * inv_size  # gx - mean(gx), a new array
+                mean_gx = sum_last(device, gx) * inv_size
+                if w is None:
+                    dx = gx - mean_gx  # a new array (gx is g itself)
+                else:
+                    dx = gx  # a new array already: in place
+                    dx -= mean_gx
                 dx -= xhat
                 dx *= rstd[part, :]
                 if dx_all is not None:

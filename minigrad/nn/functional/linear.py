@@ -5,7 +5,7 @@ x (..., in) is viewed as a matrix (N, in), so every product is one 2-D GEMM:
     forward:  y = x W^T + b            (N, in) @ (in, out)
     backward: dx = g W                 (N, out) @ (out, in)
               dW = g^T x               (out, N) @ (N, in)
-              db = sum over rows of g
+              db = sum over rows of g    ones (N,) @ g (a GEMV)
 
 W^T is a transposed view, never a copy: BLAS reads it as is. dx and (dW, db) are
 independent: on a device with several workers (`Device.parallel_map`) they run at once.
@@ -17,6 +17,7 @@ import math
 
 from minigrad.nn.functional._checks import check_floating
 from minigrad.nn.functional._fused import FusedFunction
+from minigrad.nn.functional._reduce import sum_rows
 from minigrad.tensor import Tensor
 
 # Multiply-adds of one backward GEMM (N in out) from which the two run side by side.
@@ -48,7 +49,7 @@ class Linear(FusedFunction):
 
         def param_grads():
             dw = xp.matmul(xp.matrix_transpose(g2), x2) if need[1] else None
-            return dw, xp.sum(g2, axis=0) if len(need) == 3 and need[2] else None
+            return dw, sum_rows(self.device, g2) if len(need) == 3 and need[2] else None
 
         # The two GEMMs are independent: with several workers they run side by side, each
         # on one BLAS thread (no thread synchronisation inside a small GEMM).

@@ -1,8 +1,9 @@
 """`clip_grad_norm_`: rescale gradients so their global norm is at most max_norm.
 
 The total is the norm of all gradients taken together, as if concatenated into one
-vector (computed as the norm of the per-parameter norms, as PyTorch does), so clipping
-keeps the update's direction. Everything stays on the device: the returned norm is a
+vector (the norm of the per-parameter norms, as PyTorch computes it; for the 2-norm the
+square root of the sum of the per-parameter sums of squares), so clipping keeps the
+update's direction. Everything stays on the device: the returned norm is a
 0-d tensor and the factor min(1, max_norm / (norm + 1e-6)) multiplies the gradients
 without the host deciding whether clipping is needed (the factor is 1 when it is not).
 """
@@ -37,28 +38,41 @@ def clip_grad_norm_(parameters, max_norm: float, error_if_nonfinite: bool = Fals
     device = with_grad[0].grad.device
     xp = device.xp
     dtype = xp.result_type(*[p.grad.dtype for p in with_grad])
-    per_param = xp.stack([_norm(xp, xp.astype(p.grad.data, dtype), norm_type)
-                          for p in with_grad])
-    total = _norm(xp, per_param, norm_type)
+    grads = [p.grad.data if p.grad.dtype == dtype else xp.astype(p.grad.data, dtype)
+             for p in with_grad]
+    if norm_type == 2.0:  # sqrt of the sum of the per-gradient sums of squares
+        total = xp.sqrt(xp.sum(xp.stack([_sum_of_squares(device, g) for g in grads])))
+    else:
+        total = _norm(xp, xp.stack([_norm(xp, g, norm_type) for g in grads]), norm_type)
     if error_if_nonfinite:
         _raise_if_nonfinite(device, total, params, norm_type)
     if max_norm == math.inf:  # nothing to clip: report the norm only
         return Tensor._from_op(total, device, None, 0, False)
     scale = xp.clip(max_norm / (total + 1e-6), max=1.0)
+    factors: dict = {}  # the scale in each gradient dtype
     for p in with_grad:
         g = p.grad
+        if g.dtype not in factors:
+            factors[g.dtype] = xp.astype(scale, g.dtype)
         # Rebinding, not `*=`: a gradient array may be shared with another tensor.
-        g.data = g.data * xp.astype(scale, g.dtype)
+        g.data = g.data * factors[g.dtype]
     return Tensor._from_op(total, device, None, 0, False)
 
 
+def _sum_of_squares(device, x):
+    """The sum of the squares of all elements of x: its dot product with itself, one pass
+    and no temporary (through `Device.matmul`: the CPU backend runs it on one BLAS
+    thread)."""
+    flat = device.xp.reshape(x, (-1,))
+    return device.matmul(flat, flat)
+
+
 def _norm(xp, x, norm_type: float):
-    """The norm_type-norm of all elements of x (0 for an empty x)."""
+    """The norm_type-norm (inf or another p; the 2-norm is `_sum_of_squares`) of all
+    elements of x (0 for an empty x)."""
     if norm_type == math.inf:
         magnitude = xp.abs(x)
         return xp.max(magnitude) if x.size else xp.sum(magnitude)
-    if norm_type == 2.0:
-        return xp.sqrt(xp.sum(x * x))
     return xp.sum(xp.abs(x) ** norm_type) ** (1.0 / norm_type)
 
 
