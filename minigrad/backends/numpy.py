@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
@@ -61,6 +62,11 @@ class NumpyDevice(HostRandom, Device):
     # Stacks of products of up to this much work each (M N K) run on one BLAS thread:
     # attention's 256 x 64 x 256 products are 2^22.
     small_product_work = 1 << 23
+    # Matrix products of at least this much work (M N K) are split among the workers.
+    # Measured on 2 cores (benchmarks/RESULTS.md, 2026-12-02): a (16384, 384) @ (384, 1152)
+    # product ran in 74.5 ms split in two, 74.6 ms on OpenBLAS's two threads; a
+    # (768, 512) @ (512, 128) one in 0.60 ms split, 0.48 ms on OpenBLAS's threads.
+    split_product_work = 1 << 27
 
     def __init__(self):
         super().__init__("cpu", np)
@@ -68,11 +74,12 @@ class NumpyDevice(HostRandom, Device):
         numpy_libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
         self.blas = find_openblas_threads([numpy_libs])  # None: another BLAS
         self.reuses_freed_memory = reuse_freed_memory()  # False: not glibc
-        # Threads for `parallel_map` (opt in: `get_device("cpu").workers = 2`). One by
-        # default: on 2 cores with two BLAS threads, a T-config step measured 53 ms with
-        # one worker and 75 ms with two (benchmarks/RESULTS.md, 2026-12-02).
-        self.workers = 1
+        # Threads for `parallel_map`: one per core. Fused ops split only work large enough
+        # to pay for the hand-off (each op's PARALLEL_WORK), so small models run as on one
+        # worker, with OpenBLAS's own threads inside their products.
+        self.workers = os.cpu_count() or 1
         self._pool = None  # the workers - 1 helper threads, started on first use
+        self._inside = threading.local()  # .active: this thread is running a part
         if hasattr(os, "register_at_fork"):  # a forked child has none of them: start anew
             os.register_at_fork(after_in_child=lambda: setattr(self, "_pool", None))
 
@@ -92,7 +99,17 @@ class NumpyDevice(HostRandom, Device):
     def matmul(self, a, b):
         """Stacks of small products, and products with a vector (a GEMV: one pass over the
         matrix, memory-bound, where a second thread gains little and stalls under load),
-        run on one BLAS thread (see `blas_threads`)."""
+        run on one BLAS thread (see `blas_threads`). A large matrix product is split by
+        rows among the workers, each part on one BLAS thread: as fast as OpenBLAS's own
+        threads, and it leaves none of them spinning on a core that the next op's
+        workers need."""
+        if (a.ndim == b.ndim == 2 and self.workers > 1
+                and a.shape[0] * a.shape[1] * b.shape[1] >= self.split_product_work):
+            out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+            bounds = [a.shape[0] * i // self.workers for i in range(self.workers + 1)]
+            self.parallel_map(lambda rows: np.matmul(a[rows], b, out=out[rows]),
+                              [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])])
+            return out
         one_thread = self.blas is not None and (
             min(a.ndim, b.ndim) == 1 or max(a.ndim, b.ndim) >= 3
             and a.shape[-2] * a.shape[-1] * b.shape[-1] <= self.small_product_work)
@@ -104,19 +121,26 @@ class NumpyDevice(HostRandom, Device):
     def parallel_map(self, fn, items) -> list:
         """fn on each item, the first on the calling thread and the others on helper
         threads (NumPy's ufuncs and BLAS release the GIL), with BLAS on one thread per
-        caller meanwhile, so the cores are not oversubscribed."""
+        caller meanwhile, so the cores are not oversubscribed. Inside a part (a part's
+        own product, say) it runs sequentially: the workers are busy already."""
         items = list(items)
-        if len(items) < 2 or self.workers < 2:
+        if len(items) < 2 or self.workers < 2 or getattr(self._inside, "active", False):
             return [fn(item) for item in items]
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="minigrad")
+            self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="minigrad",
+                                            initializer=self._mark_inside)
         with self.blas.one_thread() if self.blas is not None else nullcontext():
             futures = [self._pool.submit(fn, item) for item in items[1:]]
+            self._inside.active = True
             try:
                 first = fn(items[0])
             finally:
+                self._inside.active = False
                 rest = [f.result() for f in futures]  # all finish before BLAS is restored
         return [first, *rest]
+
+    def _mark_inside(self) -> None:
+        self._inside.active = True  # a helper thread only ever runs parts
 
     def index_add(self, target, key, values) -> None:
         index_add(target, key, values)

@@ -33,6 +33,9 @@ from minigrad.nn.functional.gelu import GELU, GELU_CUBIC, INV_SQRT_2, INV_SQRT_2
 # Bytes of one block: the block's slices of the inputs, outputs and scratch fit in L2
 # (measured on GELU: 32 KB blocks 1.5x slower than 256 KB, 512 KB no faster).
 BLOCK_BYTES = 1 << 18
+# Elements from which a kernel's blocks are dealt among the device's workers (a T-config
+# GELU, 2^18.6 elements, runs faster on one; an S-config one is 2^24.6).
+PARALLEL_WORK = 1 << 21
 
 class _Scratch(threading.local):
     """Reusable block-sized buffers, one set per dtype and thread (grown on demand, never
@@ -60,7 +63,7 @@ def _parts(device, total: int, itemsize: int) -> list[range]:
     part a range of block starts."""
     step = BLOCK_BYTES // itemsize
     n_blocks = -(-total // step)
-    n = max(1, min(device.workers, n_blocks))
+    n = max(1, min(device.workers, n_blocks)) if total >= PARALLEL_WORK else 1
     bounds = [n_blocks * i // n * step for i in range(n + 1)]
     return [range(lo, min(hi, total), step) for lo, hi in zip(bounds, bounds[1:])]
 

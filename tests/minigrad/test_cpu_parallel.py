@@ -68,7 +68,9 @@ def test_attention_split_over_the_batch_equals_one_part(workers, monkeypatch, ca
 
 
 @pytest.mark.parametrize("approximate", ["tanh", "none"])
-def test_gelu_kernel_blocks_dealt_among_workers_equal_one_worker(workers, approximate):
+def test_gelu_kernel_blocks_dealt_among_workers_equal_one_worker(workers, approximate,
+                                                                 monkeypatch):
+    monkeypatch.setattr(numpy_kernels, "PARALLEL_WORK", 0)
     x_np = np.random.default_rng(2).standard_normal(5 * numpy_kernels.BLOCK_BYTES // 4 + 3)
     results = []
     for n in (1, 3):
@@ -129,3 +131,23 @@ def test_layer_norm_rows_split_among_workers_match_one_worker(workers, monkeypat
     np.testing.assert_array_equal(dx2, dx1)
     np.testing.assert_allclose(dw2, dw1, rtol=1e-12)  # sums over rows, added in two parts
     np.testing.assert_allclose(db2, db1, rtol=1e-12)
+
+
+def test_large_matrix_products_split_by_rows_equal_one_product(workers, monkeypatch):
+    monkeypatch.setattr(cpu, "split_product_work", 1)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((301, 67)).astype("float32")
+    b = rng.standard_normal((67, 45)).astype("float32")
+    exact = a.astype("float64") @ b.astype("float64")
+    for n in (1, 2, 3):  # float32 rounding differs with the parts' BLAS paths, not more
+        workers(n)
+        for b_layout in (b, np.asfortranarray(b)):
+            product = cpu.matmul(a, b_layout)
+            assert product.dtype == np.float32
+            np.testing.assert_allclose(product, exact, rtol=1e-5, atol=2e-5)
+
+
+def test_parallel_map_inside_a_part_runs_in_that_part(workers):
+    workers(2)
+    inner = cpu.parallel_map(lambda i: cpu.parallel_map(lambda j: (i, j), range(3)), range(2))
+    assert inner == [[(i, j) for j in range(3)] for i in range(2)]  # no deadlock either

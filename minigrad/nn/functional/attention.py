@@ -60,8 +60,9 @@ from minigrad.tensor import Tensor
 # keys its last query sees, so the masked upper triangle is (mostly) never computed.
 QUERY_BLOCK = 64
 # Multiply-adds of q k^T (B H Tq D Tk) from which the batch is split among the device's
-# workers (`Device.parallel_map`: the CPU backend's cores), each part on one BLAS thread.
-PARALLEL_WORK = 1 << 20
+# workers (`Device.parallel_map`: the CPU backend's cores), each part on one BLAS thread
+# (a T-config attention, 2^22.6, runs faster whole; an S-config one is 2^30.6).
+PARALLEL_WORK = 1 << 26
 
 
 class ScaledDotProductAttention(FusedFunction):
