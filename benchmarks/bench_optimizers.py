@@ -61,7 +61,7 @@ def make_engines(shapes, optimizer_name: str) -> dict:
                                                             foreach=fe)}
     engines = {}
     cpu = mg.get_device("cpu")
-    blocked = cpu.update_block_bytes
+    blocked = cpu.block_bytes
     for label, flat, block_bytes in (("minigrad flat", None, blocked),
                                      ("minigrad flat 1 block", None, None),
                                      ("minigrad per-param", False, blocked)):
@@ -69,9 +69,9 @@ def make_engines(shapes, optimizer_name: str) -> dict:
         for p, g in zip(params, grads):
             p.grad = mg.tensor(g)
         optimizer = ours[optimizer_name](params, flat)
-        cpu.update_block_bytes = block_bytes  # the first step lays out the flat buffers
+        cpu.block_bytes = block_bytes  # the first step lays out the flat buffers
         optimizer.step()
-        cpu.update_block_bytes = blocked
+        cpu.block_bytes = blocked
         engines[label] = optimizer.step
     for label, foreach in (("torch for-loop", False), ("torch foreach", True)):
         params = [torch.tensor(v.copy(), requires_grad=True) for v in values]
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     write_report(args.out, {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "rounds": args.rounds, "steps_per_round": args.steps, "torch_threads": 1,
-        "update_block_bytes": mg.get_device("cpu").update_block_bytes,
+        "block_bytes": mg.get_device("cpu").block_bytes,
         "rows": rows})
     return 0
 

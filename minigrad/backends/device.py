@@ -48,11 +48,12 @@ class Device:
     # API leaves that unspecified; optimizers keep parameters as views into one flat
     # buffer per dtype only where it holds (NumPy, CuPy), and update per array elsewhere.
     has_views = False
-    # Optimizers update their flat buffers in blocks of about this many bytes, so that
-    # the temporaries of each elementwise expression stay small and cache-resident (with
-    # NumPy, multi-megabyte temporaries cost fresh page faults on every allocation).
-    # None: whole buffers at once (a GPU wants one kernel launch per op).
-    update_block_bytes: int | None = None
+    # Optimizers update their flat buffers, and fused ops such as LayerNorm go through
+    # large arrays, in blocks of about this many bytes, so that the temporaries of each
+    # elementwise expression stay small and cache-resident (with NumPy, multi-megabyte
+    # temporaries cost a pass through memory each, and fresh page faults).
+    # None: whole arrays at once (a GPU wants one kernel launch per op).
+    block_bytes: int | None = None
 
     def __init__(self, name: str, xp):
         self.name = name

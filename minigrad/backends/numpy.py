@@ -57,7 +57,7 @@ class HostRandom:
 class NumpyDevice(HostRandom, Device):
     kind = "cpu"
     has_views = True
-    update_block_bytes = 1 << 18
+    block_bytes = 1 << 18
 
     # Stacks of products of up to this much work each (M N K) run on one BLAS thread:
     # attention's 256 x 64 x 256 products are 2^22.

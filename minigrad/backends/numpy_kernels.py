@@ -152,7 +152,7 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight
                  step) -> None:
     """`Device.adamw_update`: the AdamW formula with two reused block-sized scratch
     buffers instead of new ones per call (the optimizer hands over blocks of
-    `NumpyDevice.update_block_bytes`)."""
+    `NumpyDevice.block_bytes`)."""
     update, denom = (b[:param.size].reshape(param.shape)
                      for b in _SCRATCH.get(2, param.size, param.dtype))
     adamw_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,

@@ -10,7 +10,7 @@ for both ways the optimizer runs it:
   become views into it (so are their state arrays). A step then gathers the gradients
   (a concat; a plain view where a block lies inside one parameter) and runs a handful of
   whole-buffer ops, however many small parameters there are (on the CPU a block of
-  `Device.update_block_bytes` at a time, so temporaries stay small).
+  `Device.block_bytes` at a time, so temporaries stay small).
 - per parameter: elsewhere (the 'strict' device: the array API does not promise views),
   or for a step where some parameter of a bucket has no gradient (PyTorch skips those)
   or the bucket's parameters have taken different numbers of steps.
@@ -220,7 +220,7 @@ class Optimizer:
 class _Bucket:
     """Parameters updated together. flat=True: same device and dtype, their arrays (and
     state arrays) made views into one flat buffer each, updated a block at a time
-    (`Device.update_block_bytes`; one block on a GPU)."""
+    (`Device.block_bytes`; one block on a GPU)."""
 
     def __init__(self, params: list, state: dict, state_names: tuple, flat: bool):
         self.params = params
@@ -237,12 +237,12 @@ class _Bucket:
             self.blocks = self._plan_blocks()
 
     def _plan_blocks(self) -> list:
-        """Cut the flat buffers into blocks of `Device.update_block_bytes` (the whole
+        """Cut the flat buffers into blocks of `Device.block_bytes` (the whole
         buffer if None). Each block knows its views of the buffers and which pieces of
         which parameters' gradients make up its gradient: a block inside one parameter
         uses a view of that gradient, one spanning small parameters a concat of them."""
         total = self.flat_param.shape[0]
-        block_bytes = self.device.update_block_bytes
+        block_bytes = self.device.block_bytes
         size = max(1, block_bytes // self.flat_param.dtype.itemsize) if block_bytes else total
         blocks, segments, start, offset = [], [], 0, 0
 

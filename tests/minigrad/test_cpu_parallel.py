@@ -133,6 +133,36 @@ def test_layer_norm_rows_split_among_workers_match_one_worker(workers, monkeypat
     np.testing.assert_allclose(db2, db1, rtol=1e-12)
 
 
+def test_layer_norm_in_row_blocks_is_the_same_for_any_number_of_workers(workers,
+                                                                        monkeypatch):
+    layer_norm_module = importlib.import_module("minigrad.nn.functional.layer_norm")
+    monkeypatch.setattr(layer_norm_module, "PARALLEL_WORK", 0)
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(shape) for shape in ((3, 7, 8), (8,), (8,))]
+
+    def run():
+        x, w, b = (minigrad.tensor(a, requires_grad=True) for a in arrays)
+        y = F.layer_norm(x, 8, w, b)
+        y.backward(minigrad.tensor(np.cos(np.arange(168.0)).reshape(3, 7, 8)))
+        return [y.numpy(), *(t.grad.numpy() for t in (x, w, b))]
+
+    workers(1)
+    unblocked = run()
+    monkeypatch.setattr(layer_norm_module, "BLOCK_BYTES", 3 * 8 * 8)  # blocks of 3 rows
+    blocked = []
+    for n in (1, 2, 3):
+        workers(n)
+        blocked.append(run())
+    for result in blocked[1:]:  # the blocks' sums are added in row order, whoever ran them
+        for a, b in zip(result, blocked[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+    for i, (a, b) in enumerate(zip(blocked[0], unblocked, strict=True)):
+        if i < 2:  # y and dx: every row computed alike
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_large_matrix_products_split_by_rows_equal_one_product(workers, monkeypatch):
     monkeypatch.setattr(cpu, "split_product_work", 1)
     rng = np.random.default_rng(4)

@@ -81,7 +81,7 @@ def test_trajectory_matches_pytorch(case, device, flat):
 @pytest.mark.parametrize("case", ["sgd_nesterov", "adam_wd", "adamw"])
 def test_flat_update_in_small_blocks_matches_pytorch(case, monkeypatch):
     # 64-byte blocks: the 20-number flat buffer is updated in 3 blocks of up to 8.
-    monkeypatch.setattr(mg.get_device("cpu"), "update_block_bytes", 64)
+    monkeypatch.setattr(mg.get_device("cpu"), "block_bytes", 64)
     ours, theirs, options = CASES[case]
     got, optimizer = run_minigrad(lambda p, flat: ours(p, flat=flat, **options))
     (bucket,) = optimizer._buckets[0]
