@@ -87,8 +87,10 @@ def test_prepare_streams_a_file_in_pieces_like_its_text(tmp_path, monkeypatch, t
 
 
 def test_prepare_on_workers_equals_one_process(tmp_path, monkeypatch):
-    paths = [_corpus(tmp_path / name, copies) for name, copies in (("a", 20), ("b", 5))
-             if (tmp_path / name).mkdir() is None]
+    paths = []
+    for name, copies in (("a", 20), ("b", 5)):
+        (tmp_path / name).mkdir()
+        paths.append(_corpus(tmp_path / name, copies))
     one = prepare(tmp_path / "one", paths, ["a", "b"], workers=1, log=lambda message: None)
     monkeypatch.setattr(dataset_module, "PIECE_BYTES", 500)
     monkeypatch.setattr(dataset_module, "ENCODE_PIECE_CHARS", 300)
