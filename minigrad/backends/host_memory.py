@@ -18,7 +18,8 @@ faults and 2.7 s of system time per S-config step at batch 64 without it), so ea
 arrays land in pages the previous step already mapped. The process keeps its peak heap
 until it exits (the peak itself does not grow: equal-sized blocks are reused).
 Process-wide, as the C library's settings are; with another C library (macOS, musl) it
-does nothing.
+does nothing. An arena that a thread made before the device was (pytest-xdist's receiver
+thread makes one) stays, and glibc may still hand it to new threads.
 """
 
 from __future__ import annotations
