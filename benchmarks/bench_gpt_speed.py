@@ -17,7 +17,9 @@ width 384, block 256, batch 64), both dropout 0, and `main`, the model and batch
 `python -m gpt train` (dropout 0.1). Rounds alternate the engines (rotating their order)
 so machine noise hits all alike; figures are medians over rounds of wall time and of
 this process's CPU time per step (all threads). MFU = `GPT.flops_per_token()` x tokens/s
-over the float32 matmul peak measured here (a 2048^3 NumPy GEMM). Also per config:
+over the float32 matmul peak measured here (a 2048^3 NumPy GEMM, with the OpenBLAS
+kernels NumPy runs in this process: the report names them and the OPENBLAS_* variables
+that chose them; PyTorch's own BLAS is unaffected by those). Also per config:
 
 - where the time goes: one profiled step each, our `minigrad.profile` per op (plus
   clipping, the optimizer and what lies outside ops) beside `torch.profiler`'s self CPU
@@ -431,7 +433,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(threads)
     peak = matmul_peak_flops(size=2048, min_seconds=0.5 if args.quick else 2.0)
     load = os.getloadavg()
+    blas = minigrad.get_device("cpu").blas
+    kernels = blas.kernels if blas is not None else None
+    blas_env = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
     report = {"machine": f"{platform.machine()}, {threads} cores", "threads": threads,
+              "openblas_kernels": kernels, "openblas_env": blas_env,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_average": load, "numpy": np.__version__, "torch": torch.__version__,
               "command": "python -m benchmarks gpt-speed " + " ".join(argv or sys.argv[1:]),
@@ -439,6 +445,7 @@ def main(argv=None) -> int:
               "kernel_only": {}}
     print(f"float32 matmul peak (NumPy, 2048^3): {peak / 1e9:.1f} GFLOP/s, {threads} threads;"
           f" load average {load[0]:.1f}")
+    print(f"NumPy's OpenBLAS kernels: {kernels} (OPENBLAS_* set: {blas_env or 'none'})")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         dataset = prepare(tmp / "data", builtin_documents(), [BUILTIN_NAME], log=lambda _: None)

@@ -24,11 +24,14 @@ import glob
 import os
 import threading
 
-# Exported names of (get, set) thread count: plain OpenBLAS, then the scipy-openblas
-# builds that NumPy's wheels bundle (64-bit integer interface, then 32-bit).
-_SYMBOLS = (("openblas_get_num_threads", "openblas_set_num_threads"),
-            ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-            ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"))
+# Exported names of (get, set) thread count and of the kernels' name: plain OpenBLAS,
+# then the scipy-openblas builds that NumPy's wheels bundle (64-bit integer interface,
+# then 32-bit).
+_SYMBOLS = (("openblas_get_num_threads", "openblas_set_num_threads", "openblas_get_corename"),
+            ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_",
+             "scipy_openblas_get_corename64_"),
+            ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads",
+             "scipy_openblas_get_corename"))
 
 
 def find_openblas_threads(library_dirs: list[str]) -> OpenBlasThreads | None:
@@ -40,19 +43,25 @@ def find_openblas_threads(library_dirs: list[str]) -> OpenBlasThreads | None:
             library = ctypes.CDLL(path)
         except OSError:
             continue
-        for get_name, set_name in _SYMBOLS:
+        for get_name, set_name, core_name in _SYMBOLS:
             if hasattr(library, get_name) and hasattr(library, set_name):
-                return OpenBlasThreads(getattr(library, get_name), getattr(library, set_name))
+                return OpenBlasThreads(getattr(library, get_name), getattr(library, set_name),
+                                       getattr(library, core_name, None))
     return None
 
 
 class OpenBlasThreads:
-    """OpenBLAS's process-wide thread count."""
+    """OpenBLAS's process-wide thread count, and the name of the kernels it runs
+    (`kernels`: "Haswell", "SkylakeX", ...; see `openblas_kernels`)."""
 
-    def __init__(self, getter, setter):
+    def __init__(self, getter, setter, core_name=None):
         getter.argtypes, getter.restype = [], ctypes.c_int
         setter.argtypes, setter.restype = [ctypes.c_int], None
         self.count, self._set = getter, setter
+        self.kernels = None
+        if core_name is not None:
+            core_name.argtypes, core_name.restype = [], ctypes.c_char_p
+            self.kernels = core_name().decode("ascii", "replace")
         self._lock = threading.Lock()
         self._depth = 0  # one_thread blocks open, in all threads
         self._saved = 0  # the thread count to restore when the last one closes

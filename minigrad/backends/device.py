@@ -134,6 +134,15 @@ class Device:
         products (attention's) its own way (see `minigrad.backends.blas_threads`)."""
         return self.xp.matmul(a, b)
 
+    def sums_of_squares(self, arrays):
+        """(len(arrays),): each array's sum of squared elements, as the dot product of its
+        flattened elements with themselves (one pass, no temporary, in its dtype); a
+        primitive so that the CPU backend sets BLAS up once for the whole list (gradient
+        clipping takes one per parameter)."""
+        xp = self.xp
+        flat = [xp.reshape(a, (-1,)) for a in arrays]
+        return xp.stack([self.matmul(f, f) for f in flat])
+
     # Parts a fused op may split its work into for `parallel_map` (the CPU backend: one
     # per core; a GPU parallelises inside each kernel instead).
     workers = 1

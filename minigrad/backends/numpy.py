@@ -118,6 +118,13 @@ class NumpyDevice(HostRandom, Device):
         with self.blas.one_thread():
             return np.matmul(a, b)
 
+    def sums_of_squares(self, arrays):
+        """Dot products on one BLAS thread, as `matmul` runs a product with a vector, set
+        once for the list."""
+        flat = [a.reshape(-1) for a in arrays]
+        with self.blas.one_thread() if self.blas is not None else nullcontext():
+            return np.stack([np.dot(f, f) for f in flat])
+
     def parallel_map(self, fn, items) -> list:
         """fn on each item, the first on the calling thread and the others on helper
         threads (NumPy's ufuncs and BLAS release the GIL), with BLAS on one thread per

@@ -1,6 +1,8 @@
 """The CPU backend's stacks of small matrix products: run with one OpenBLAS thread, they
 give NumPy's results and leave BLAS's thread count as it was."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,20 @@ def test_matmul_op_uses_the_device_primitive(device, monkeypatch):
     assert len(calls) == 3
     np.testing.assert_allclose(a.grad.numpy(), np.ones((3, 4, 6)) @ np.swapaxes(b_np, 1, 2))
     np.testing.assert_allclose(b.grad.numpy(), np.swapaxes(a_np, 1, 2) @ np.ones((3, 4, 6)))
+
+
+@needs_openblas
+def test_the_kernels_in_use_are_named():
+    """OpenBLAS names the kernels it picked; OPENBLAS_CORETYPE, where set, picks them."""
+    assert isinstance(cpu.blas.kernels, str) and cpu.blas.kernels
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if forced:
+        assert cpu.blas.kernels.lower() == forced.lower()
+
+
+def test_sums_of_squares_match_numpy_on_every_device(device):
+    device = minigrad.get_device(device)
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal(shape) for shape in ((3, 4), (), (0,), (5,), (2, 1, 3))]
+    got = device.to_host(device.sums_of_squares([device.asarray(a) for a in arrays]))
+    np.testing.assert_allclose(got, [np.sum(a * a) for a in arrays], rtol=1e-12)

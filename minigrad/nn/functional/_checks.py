@@ -15,15 +15,20 @@ def check_axis(op: str, x, axis: int) -> int:
 
 def check_floating(op: str, **tensors) -> None:
     """Every given tensor is floating point and all share one dtype."""
-    present = {name: t for name, t in tensors.items() if t is not None}
-    for name, t in present.items():
+    present = [t for t in tensors.values() if t is not None]
+    first = present[0] if present else None
+    if first is not None and first.device.is_floating(first.dtype) and all(
+            t.dtype == first.dtype for t in present):
+        return  # the common case, checked in one pass (it runs on every fused op call)
+    named = {name: t for name, t in tensors.items() if t is not None}
+    for name, t in named.items():
         if not t.device.is_floating(t.dtype):
             raise TypeError(f"{op}: {name} must be floating point, got "
                             f"{backends.dtype_name(t.dtype)}")
-    dtypes = {backends.dtype_name(t.dtype) for t in present.values()}
+    dtypes = {backends.dtype_name(t.dtype) for t in named.values()}
     if len(dtypes) > 1:
         described = ", ".join(f"{name} {backends.dtype_name(t.dtype)}"
-                              for name, t in present.items())
+                              for name, t in named.items())
         raise TypeError(f"{op}: dtypes differ ({described}); cast them to one dtype")
 
 

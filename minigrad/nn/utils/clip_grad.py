@@ -41,7 +41,7 @@ def clip_grad_norm_(parameters, max_norm: float, error_if_nonfinite: bool = Fals
     grads = [p.grad.data if p.grad.dtype == dtype else xp.astype(p.grad.data, dtype)
              for p in with_grad]
     if norm_type == 2.0:  # sqrt of the sum of the per-gradient sums of squares
-        total = xp.sqrt(xp.sum(xp.stack([_sum_of_squares(device, g) for g in grads])))
+        total = xp.sqrt(xp.sum(device.sums_of_squares(grads)))
     else:
         total = _norm(xp, xp.stack([_norm(xp, g, norm_type) for g in grads]), norm_type)
     if error_if_nonfinite:
@@ -59,16 +59,8 @@ def clip_grad_norm_(parameters, max_norm: float, error_if_nonfinite: bool = Fals
     return Tensor._from_op(total, device, None, 0, False)
 
 
-def _sum_of_squares(device, x):
-    """The sum of the squares of all elements of x: its dot product with itself, one pass
-    and no temporary (through `Device.matmul`: the CPU backend runs it on one BLAS
-    thread)."""
-    flat = device.xp.reshape(x, (-1,))
-    return device.matmul(flat, flat)
-
-
 def _norm(xp, x, norm_type: float):
-    """The norm_type-norm (inf or another p; the 2-norm is `_sum_of_squares`) of all
+    """The norm_type-norm (inf or another p; the 2-norm is `Device.sums_of_squares`) of all
     elements of x (0 for an empty x)."""
     if norm_type == math.inf:
         magnitude = xp.abs(x)
