@@ -129,10 +129,15 @@ class Device:
         """Wait for queued device work (a no-op on CPU)."""
 
     # -- primitives the array API standard lacks ------------------------------------
-    def matmul(self, a, b):
-        """``xp.matmul(a, b)``; a primitive so that the CPU backend can run stacks of small
-        products (attention's) its own way (see `minigrad.backends.blas_threads`)."""
-        return self.xp.matmul(a, b)
+    def matmul(self, a, b, bias=None):
+        """``xp.matmul(a, b)``, plus ``bias`` (broadcast over the result's rows) if given; a
+        primitive so that the CPU backend can run stacks of small products (attention's)
+        its own way (see `minigrad.backends.blas_threads`) and add a linear layer's bias
+        inside each worker's rows."""
+        out = self.xp.matmul(a, b)
+        if bias is not None:
+            out += bias
+        return out
 
     def sums_of_squares(self, arrays):
         """(len(arrays),): each array's sum of squared elements, as the dot product of its

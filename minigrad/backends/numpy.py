@@ -96,27 +96,34 @@ class NumpyDevice(HostRandom, Device):
     def is_array(self, obj) -> bool:
         return isinstance(obj, np.ndarray)
 
-    def matmul(self, a, b):
+    def matmul(self, a, b, bias=None):
         """Stacks of small products, and products with a vector (a GEMV: one pass over the
         matrix, memory-bound, where a second thread gains little and stalls under load),
         run on one BLAS thread (see `blas_threads`). A large matrix product is split by
         rows among the workers, each part on one BLAS thread: as fast as OpenBLAS's own
         threads, and it leaves none of them spinning on a core that the next op's
-        workers need."""
+        workers need; each part adds the bias to its own rows."""
         if (a.ndim == b.ndim == 2 and self.workers > 1
                 and a.shape[0] * a.shape[1] * b.shape[1] >= self.split_product_work):
             out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+
+            def rows_product(rows):
+                np.matmul(a[rows], b, out=out[rows])
+                if bias is not None:
+                    out[rows] += bias
+
             bounds = [a.shape[0] * i // self.workers for i in range(self.workers + 1)]
-            self.parallel_map(lambda rows: np.matmul(a[rows], b, out=out[rows]),
+            self.parallel_map(rows_product,
                               [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])])
             return out
         one_thread = self.blas is not None and (
             min(a.ndim, b.ndim) == 1 or max(a.ndim, b.ndim) >= 3
             and a.shape[-2] * a.shape[-1] * b.shape[-1] <= self.small_product_work)
-        if not one_thread:
-            return np.matmul(a, b)
-        with self.blas.one_thread():
-            return np.matmul(a, b)
+        with self.blas.one_thread() if one_thread else nullcontext():
+            out = np.matmul(a, b)
+        if bias is not None:
+            out += bias
+        return out
 
     def sums_of_squares(self, arrays):
         """Dot products on one BLAS thread, as `matmul` runs a product with a vector, set

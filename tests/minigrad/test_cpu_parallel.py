@@ -220,3 +220,15 @@ def test_parallel_map_inside_a_part_runs_in_that_part(workers):
     workers(2)
     inner = cpu.parallel_map(lambda i: cpu.parallel_map(lambda j: (i, j), range(3)), range(2))
     assert inner == [[(i, j) for j in range(3)] for i in range(2)]  # no deadlock either
+
+
+def test_split_product_adds_the_bias_in_each_part(workers, monkeypatch):
+    monkeypatch.setattr(cpu, "split_product_work", 0)  # split even a tiny product
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((5, 3))
+    bias = rng.standard_normal(3)
+    workers(1)
+    whole = cpu.matmul(a, b, bias)
+    workers(3)
+    np.testing.assert_array_equal(cpu.matmul(a, b, bias), whole)
+    np.testing.assert_allclose(whole, a @ b + bias, rtol=1e-12)
