@@ -389,10 +389,21 @@ class SentencePieceTokenizer:
     # -- decoding ---------------------------------------------------------------------------
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text of ``ids``, as ``sentencepiece``'s ``decode`` gives it."""
+        """The text of ``ids``, as ``sentencepiece``'s ``decode`` gives it. Its rule for the
+        leading space: when the model adds a dummy prefix or removes extra whitespace, the
+        first piece loses a leading ``▁``; with extra whitespace removed, so do the pieces
+        after it while nothing has been written (pieces that decode to nothing)."""
         out: list[str] = []
         pending = bytearray()
-        written = False
+        strip = self.add_dummy_prefix or self.remove_extra_whitespaces
+        at_start = True  # still where sentencepiece strips a leading ▁
+
+        def wrote(text: str) -> None:
+            nonlocal at_start
+            out.append(text)
+            if text or not self.remove_extra_whitespaces:
+                at_start = False
+
         for token in ids:
             if isinstance(token, bool) or not isinstance(token, int) or not (
                 0 <= token < len(self.pieces)
@@ -404,17 +415,14 @@ class SentencePieceTokenizer:
                 pending.append(_byte_of(piece))
                 continue
             if pending:
-                out.append(_decode_bytes(pending))
+                wrote(_decode_bytes(pending))
                 pending.clear()
-                written = written or bool(out[-1])
             if kind == CONTROL:
                 continue
             surface = self.unk_surface if kind == UNKNOWN else piece
-            if kind != UNKNOWN and not written and self.add_dummy_prefix:
+            if kind != UNKNOWN and at_start and strip:
                 surface = surface.removeprefix(SPACE)
-            surface = surface.replace(SPACE, " ")
-            out.append(surface)
-            written = written or bool(surface)
+            wrote(surface.replace(SPACE, " "))
         if pending:
             out.append(_decode_bytes(pending))
         return "".join(out)

@@ -31,6 +31,9 @@ CONFIGS = {
     "unknown-pieces": {"byte_fallback": False, "user_defined_symbols": ["<tool>", "<t"]},
     "spaces-kept": {"byte_fallback": True, "remove_extra_whitespaces": False,
                     "add_dummy_prefix": False},
+    # Llama 2's settings: a dummy prefix, extra whitespace kept (decode strips one ▁ only)
+    "llama-2-spaces": {"byte_fallback": True, "remove_extra_whitespaces": False},
+    "no-dummy-prefix": {"byte_fallback": False, "add_dummy_prefix": False},
 }
 
 
@@ -83,9 +86,22 @@ def test_generated_text_encodes_identically(pair, text):
 def test_any_ids_decode_identically(pair, data):
     ours, theirs = pair
     bytes_and_specials = [token for token in range(ours.vocab_size) if ours.pieces[token][2] != 1]
+    spaced = [token for token in range(ours.vocab_size) if ours.pieces[token][0][0] == "▁"]
     ids = data.draw(st.lists(st.integers(0, ours.vocab_size - 1)
-                             | st.sampled_from(bytes_and_specials), max_size=12))
+                             | st.sampled_from(bytes_and_specials) | st.sampled_from(spaced),
+                             max_size=12))
     assert ours.decode(ids) == theirs.decode(ids)
+
+
+def test_leading_spaces_decode_by_sentencepiece_rule(pair):
+    ours, theirs = pair
+    for text in [" b", "  b", " ", "b", "\u2581a", " \u2581 a  b "]:
+        ids = theirs.encode(text)
+        assert ours.decode(ids) == theirs.decode(ids), (text, theirs.encode(text, out_type=str))
+    for piece in ("\u2581", "\u2581a", "\u2581the"):
+        token = theirs.piece_to_id(piece)
+        if token != theirs.unk_id():
+            assert ours.decode([token, token]) == theirs.decode([token, token])
 
 
 def test_saved_again_the_model_encodes_as_before(pair, tmp_path):
