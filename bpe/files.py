@@ -357,12 +357,23 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
         pattern = _byte_level_pattern(document.get("pre_tokenizer"))
         special_tokens = _added_tokens(document.get("added_tokens") or [])
         vocab: dict[str, int] = model["vocab"]
+        merges = _merge_ids(model["merges"], vocab)
+        # A special token trained into the vocab is no BPE token: left out of the ranks. An
+        # added token whose text is already an ordinary token (a single byte, or what a merge
+        # makes) keeps that token's id, as `tokenizers` gives it, and stays one of the ranks.
+        made = {merge_result(merge) for merge in model["merges"]}
         ranks = {
             chars_to_bytes(token): token_id
             for token, token_id in vocab.items()
-            if token not in special_tokens
+            if token not in special_tokens or len(token) == 1 or token in made
         }
-        merges = _merge_ids(model["merges"], vocab)
+        missing = [byte for byte in range(256) if bytes([byte]) not in ranks]
+        if missing:
+            raise ValueError(
+                f"the vocabulary lacks {len(missing)} of the 256 single bytes (first: "
+                f"{bytes(missing[:1])!r}); a byte-level BPE needs them all (train it with "
+                "tokenizers' BpeTrainer(initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))"
+            )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{name!r} is not a Hugging Face BPE tokenizer.json: {exc!r}") from exc
     except ValueError as exc:
@@ -412,6 +423,12 @@ def _added_tokens(added: list[dict[str, Any]]) -> dict[str, int]:
                 )
         tokens[entry["content"]] = entry["id"]
     return tokens
+
+
+def merge_result(merge: str | list[str]) -> str:
+    """The token a ``tokenizer.json`` merge ("left right" or [left, right]) makes."""
+    left, right = merge.split(" ") if isinstance(merge, str) else merge
+    return left + right
 
 
 def _merge_ids(merges: list[Any], vocab: dict[str, int]) -> list[tuple[int, int]]:

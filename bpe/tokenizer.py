@@ -65,9 +65,12 @@ class Tokenizer:
         self._pattern = SplitPattern.resolve(pattern)
         self._specials = SpecialTokens(special_tokens or {})
         for token, token_id in self._specials.ids.items():
-            if token_id in token_bytes:
-                raise ValueError(f"special token {token!r} reuses id {token_id} of a BPE token")
-            token_bytes[token_id] = token.encode("utf-8")
+            data = token.encode("utf-8")
+            # A special token may name a BPE token by its own text (Hugging Face's added
+            # tokens do): the same id and bytes. Any other reuse of an id is an error.
+            if token_bytes.setdefault(token_id, data) != data:
+                raise ValueError(f"special token {token!r} reuses id {token_id} of the BPE "
+                                 f"token {token_bytes[token_id]!r}")
         self._table = TokenTable(token_bytes)
         self._encoder = Encoder(self._ranks, self._pattern, self._specials)
 
@@ -350,7 +353,10 @@ class Tokenizer:
     def from_huggingface(cls, path: PathLike) -> Tokenizer:
         """Load a byte-level BPE ``tokenizer.json`` of Hugging Face (see :mod:`bpe.files`)."""
         vocabulary, pattern = read_tokenizer_json(path)
-        return cls._from_vocabulary(vocabulary, SplitPattern.from_oniguruma(pattern))
+        try:
+            return cls._from_vocabulary(vocabulary, SplitPattern.from_oniguruma(pattern))
+        except ValueError as exc:
+            raise ValueError(f"{os.fspath(path)!r}: {exc}") from exc
 
     def save_huggingface(self, path: PathLike) -> None:
         """Write a Hugging Face ``tokenizer.json`` (see :mod:`bpe.files`)."""

@@ -142,3 +142,41 @@ def test_a_file_that_is_not_json_is_a_clear_error(tmp_path):
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="is not a JSON tokenizer file"):
         Tokenizer.from_huggingface(path)
+
+
+@pytest.mark.parametrize("added, special", [(["the", "ing"], []), ([], ["e"]),
+                                            (["the"], ["<|x|>"])])
+def test_added_tokens_that_are_already_tokens_keep_their_ids(tmp_path, added, special):
+    """`tokenizers` gives an added token whose text is already a token (a merge's result,
+    a single byte) that token's id: it is still a BPE token, matched as an added one."""
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    theirs = tokenizers.Tokenizer(models.BPE())
+    theirs.pre_tokenizer = byte_level()
+    theirs.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    theirs.train_from_iterator([generated_text(2, 60_000)], trainer)
+    theirs.add_tokens(added)
+    theirs.add_special_tokens(special)
+    path = tmp_path / "tokenizer.json"
+    theirs.save(str(path))
+    ours = Tokenizer.from_huggingface(path)
+    for text in ["the theory", "see the tree", "<|x|>e", "nothing", generated_text(3, 3_000)]:
+        ids = theirs.encode(text, add_special_tokens=False).ids
+        assert ours.encode(text, allowed_special="all") == ids
+        assert ours.decode(ids) == theirs.decode(ids, skip_special_tokens=False)
+
+
+def test_a_vocabulary_without_every_byte_is_refused_with_the_fix(tmp_path):
+    from tokenizers import models, trainers
+
+    theirs = tokenizers.Tokenizer(models.BPE())
+    theirs.pre_tokenizer = byte_level()
+    theirs.train_from_iterator(["only a few letters"], trainers.BpeTrainer(
+        vocab_size=300, show_progress=False))
+    path = tmp_path / "tokenizer.json"
+    theirs.save(str(path))
+    with pytest.raises(ValueError, match=r"tokenizer.json'.*lacks .* of the 256 single bytes"
+                                         r".*initial_alphabet"):
+        Tokenizer.from_huggingface(path)
