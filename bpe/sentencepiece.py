@@ -210,6 +210,7 @@ class SentencePieceTokenizer:
             raise ValueError(f"byte_fallback needs 256 byte pieces, the model has "
                              f"{len(self._byte_ids)}")
         self._user_defined.sort(key=len, reverse=True)
+        self._frozen = frozenset(self._user_defined)  # never merged with a neighbour
         self._by_word = not any(SPACE in piece[1:] for piece in self._ids)
         self._cache: dict[str, list[int]] = {}
 
@@ -339,8 +340,9 @@ class SentencePieceTokenizer:
         return symbols
 
     def _merge(self, symbols: list[str]) -> list[str]:
-        """Step 3: merge the best-scoring adjacent pair, leftmost first, until none is left."""
-        scores = self._scores
+        """Step 3: merge the best-scoring adjacent pair, leftmost first, until none is left.
+        A user-defined piece stays whole and alone, as in sentencepiece (it "freezes" them)."""
+        scores, frozen = self._scores, self._frozen
         size = len(symbols)
         parts: list[str | None] = list(symbols)
         next_index = list(range(1, size + 1))
@@ -348,6 +350,8 @@ class SentencePieceTokenizer:
         # Queue entries: (-score, left index, the pair's text); stale when the parts changed.
         queue = []
         for left in range(size - 1):
+            if symbols[left] in frozen or symbols[left + 1] in frozen:
+                continue
             joined = symbols[left] + symbols[left + 1]
             if joined in scores:
                 queue.append((-scores[joined], left, joined))
@@ -364,10 +368,10 @@ class SentencePieceTokenizer:
             if following < size:
                 prev_index[following] = left
                 pair = joined + parts[following]
-                if pair in scores:
+                if pair in scores and parts[following] not in frozen:
                     heappush(queue, (-scores[pair], left, pair))
             before = prev_index[left]
-            if before >= 0:
+            if before >= 0 and parts[before] not in frozen:
                 pair = parts[before] + joined
                 if pair in scores:
                     heappush(queue, (-scores[pair], before, pair))

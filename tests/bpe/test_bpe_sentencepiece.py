@@ -164,3 +164,18 @@ def test_protobuf_reader_reads_every_wire_type():
                                             (4, 1, bytes(range(8)))]
     with pytest.raises(ValueError, match="wire type 3"):
         list(read_protobuf(bytes([0x0B])))
+
+
+def test_user_defined_pieces_are_never_merged_with_neighbours(tmp_path):
+    """sentencepiece freezes a user-defined piece: "▁ab" scores best here, yet "abc" is
+    "▁", "ab", "c" because "ab" is user-defined."""
+    pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3), ("ab", 0.0, 4),
+              ("▁ab", -1.0, 1), ("abc", -2.0, 1), ("▁", -3.0, 1), ("a", -4.0, 1),
+              ("b", -5.0, 1), ("c", -6.0, 1)]
+    path = tmp_path / "frozen.model"
+    SentencePieceTokenizer(pieces).save(path)
+    ours = SentencePieceTokenizer.load(path)
+    theirs = spm.SentencePieceProcessor(model_file=str(path))
+    for text in ["ab", "abc", "xabc", "a b", "cab ab", "aab"]:
+        assert ours.encode(text) == theirs.encode(text), text
+    assert [ours.pieces[i][0] for i in ours.encode("abc")] == ["▁", "ab", "c"]
