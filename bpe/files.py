@@ -55,7 +55,10 @@ Reading a ``tokenizer.json`` (:func:`read_tokenizer_json`) accepts byte-level BP
 the ``tokenizers`` library writes them: no normalizer, a ``ByteLevel`` pre-tokenizer (GPT-2's
 regex, no prefix space) or the ``Split`` + ``ByteLevel`` pair above, no post-processor other
 than ``ByteLevel``, added tokens without ``lstrip``/``rstrip``/``single_word``. Added tokens
-become special tokens (matched in text when allowed, as ``tokenizers`` always matches them).
+become special tokens (matched in text when allowed, as ``tokenizers`` always matches them);
+the normalized ones (``add_tokens``'s) are late special tokens, matched after the others in
+the text they leave, as ``tokenizers`` does; an added token whose text is already a token
+(a single byte, a merge's result) keeps that token's id and stays one of the ranks.
 Hugging Face merges the listed pair that comes first; the ranks rule here gives the same ids
 when no merge makes a token with a lower id than the merge before it (BpeTrainer's models and
 our export satisfy this; the overlap corner above aside); a file that breaks it is refused,
@@ -70,7 +73,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +97,8 @@ class Vocabulary:
     ranks: dict[bytes, int]
     special_tokens: dict[str, int]
     merges: list[tuple[int, int]]
+    # Special tokens matched after the others (Hugging Face's normalized added tokens).
+    late_special_tokens: frozenset[str] = frozenset()
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
@@ -282,8 +287,10 @@ def write_tokenizer_json(
     ranks: Mapping[bytes, int],
     special_tokens: Mapping[str, int],
     pattern: str,
+    late_special_tokens: Collection[str] = (),
 ) -> None:
-    """Write the ``tokenizer.json`` described in the module docstring."""
+    """Write the ``tokenizer.json`` described in the module docstring (late special
+    tokens as normalized added tokens, matched after the others)."""
     document = {
         "version": "1.0",
         "truncation": None,
@@ -295,8 +302,8 @@ def write_tokenizer_json(
                 "single_word": False,
                 "lstrip": False,
                 "rstrip": False,
-                "normalized": False,
-                "special": True,
+                "normalized": token in late_special_tokens,
+                "special": token not in late_special_tokens,
             }
             for token, token_id in sorted(special_tokens.items(), key=lambda item: item[1])
         ],
@@ -355,7 +362,7 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
         if post_processor is not None and post_processor.get("type") != "ByteLevel":
             raise ValueError(f"post-processor {post_processor.get('type')!r} is not supported")
         pattern = _byte_level_pattern(document.get("pre_tokenizer"))
-        special_tokens = _added_tokens(document.get("added_tokens") or [])
+        special_tokens, late_special_tokens = _added_tokens(document.get("added_tokens") or [])
         vocab: dict[str, int] = model["vocab"]
         merges = _merge_ids(model["merges"], vocab)
         # A special token trained into the vocab is no BPE token: left out of the ranks. An
@@ -378,7 +385,7 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
         raise ValueError(f"{name!r} is not a Hugging Face BPE tokenizer.json: {exc!r}") from exc
     except ValueError as exc:
         raise ValueError(f"{name!r}: {exc}") from exc
-    return Vocabulary(ranks, special_tokens, merges), pattern
+    return Vocabulary(ranks, special_tokens, merges, late_special_tokens), pattern
 
 
 def _byte_level_pattern(pre_tokenizer: dict[str, Any] | None) -> str:
@@ -413,8 +420,10 @@ def _byte_level_pattern(pre_tokenizer: dict[str, Any] | None) -> str:
     return regex_source
 
 
-def _added_tokens(added: list[dict[str, Any]]) -> dict[str, int]:
-    tokens = {}
+def _added_tokens(added: list[dict[str, Any]]) -> tuple[dict[str, int], frozenset[str]]:
+    """The added tokens (text to id), and those of them that are normalized: `tokenizers`
+    matches these after the others (in the text the others leave)."""
+    tokens, normalized = {}, set()
     for entry in added:
         for option in ("lstrip", "rstrip", "single_word"):
             if entry.get(option):
@@ -422,7 +431,9 @@ def _added_tokens(added: list[dict[str, Any]]) -> dict[str, int]:
                     f"added token {entry['content']!r} has {option}=true, which is not supported"
                 )
         tokens[entry["content"]] = entry["id"]
-    return tokens
+        if entry.get("normalized", not entry.get("special", False)):
+            normalized.add(entry["content"])
+    return tokens, frozenset(normalized)
 
 
 def merge_result(merge: str | list[str]) -> str:

@@ -15,6 +15,11 @@ or not the vocabulary has it (so ``{"<|im_start|>"}`` guards a text for a model 
 Deliberately unlike tiktoken, a str other than ``"all"`` is a TypeError for both (tiktoken
 reads ``disallowed_special="xy"`` as the characters ``x`` and ``y``). Where several special
 tokens could match at one position, the longest wins.
+
+*Late* special tokens (Hugging Face's "normalized" added tokens, those that
+``tokenizers.Tokenizer.add_tokens`` makes) are matched as ``tokenizers`` matches them:
+after the others, only in the text the others' occurrences leave. A tokenizer without late
+tokens (every one but an imported ``tokenizer.json`` with such tokens) makes one pass.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class DisallowedSpecialTokenError(ValueError):
 class SpecialTokens:
     """A tokenizer's special tokens (string to id) and how to find them in text."""
 
-    def __init__(self, tokens: Mapping[str, int]) -> None:
+    def __init__(self, tokens: Mapping[str, int], late: Collection[str] = ()) -> None:
         for token, token_id in tokens.items():
             if not isinstance(token, str) or not token:
                 raise ValueError(f"special tokens must be non-empty str, got {token!r}")
@@ -53,6 +58,10 @@ class SpecialTokens:
         if len(set(tokens.values())) != len(tokens):
             raise ValueError(f"special tokens must have distinct ids, got {dict(tokens)}")
         self.ids: dict[str, int] = dict(tokens)
+        self.late = frozenset(late)
+        if not self.late <= self.ids.keys():
+            raise ValueError(f"late special tokens {sorted(self.late - self.ids.keys())} are "
+                             "not special tokens")
 
     def resolve(
         self, allowed_special: SpecialSet, disallowed_special: SpecialSet
@@ -94,10 +103,14 @@ class SpecialTokens:
                 raise DisallowedSpecialTokenError(match.group())
 
     def find(self, text: str, allowed: frozenset[str]) -> Iterator[regex.Match[str]]:
-        """The occurrences of allowed tokens in ``text``, longest first at each position."""
+        """The occurrences of allowed tokens in ``text``, in order, longest first at each
+        position (the late ones in the text between the others' occurrences)."""
         if not allowed:
             return iter(())
-        return _alternation(allowed).finditer(text)
+        late = allowed & self.late
+        if not late or late == allowed:
+            return _alternation(allowed).finditer(text)
+        return _two_passes(text, _alternation(allowed - late), _alternation(late))
 
     def split(self, text: str) -> list[str]:
         """The pieces of ``text`` between occurrences of any special token."""
@@ -120,6 +133,17 @@ class SpecialTokens:
             return index >= 0 and spans[index][1] > position
 
         return inside
+
+
+def _two_passes(text: str, first: regex.Pattern[str],
+                later: regex.Pattern[str]) -> Iterator[regex.Match[str]]:
+    """The matches of `first` in `text`, and between them those of `later`, in order."""
+    position = 0
+    for match in first.finditer(text):
+        yield from later.finditer(text, position, match.start())
+        yield match
+        position = match.end()
+    yield from later.finditer(text, position)
 
 
 @lru_cache(maxsize=64)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -58,12 +58,13 @@ class Tokenizer:
         pattern: str | SplitPattern = "gpt2",
         special_tokens: Mapping[str, int] | None = None,
         merges: Iterable[tuple[int, int]] = (),
+        late_special_tokens: Collection[str] = (),
     ) -> None:
         self._ranks = _checked_ranks(ranks)
         token_bytes = {token: data for data, token in self._ranks.items()}
         self._merges = _checked_merges(merges, self._ranks, token_bytes)
         self._pattern = SplitPattern.resolve(pattern)
-        self._specials = SpecialTokens(special_tokens or {})
+        self._specials = SpecialTokens(special_tokens or {}, late_special_tokens)
         for token, token_id in self._specials.ids.items():
             data = token.encode("utf-8")
             # A special token may name a BPE token by its own text (Hugging Face's added
@@ -134,6 +135,7 @@ class Tokenizer:
             pattern=pattern,
             special_tokens=vocabulary.special_tokens,
             merges=vocabulary.merges,
+            late_special_tokens=vocabulary.late_special_tokens,
         )
 
     # -- vocabulary -------------------------------------------------------------------------
@@ -294,7 +296,8 @@ class Tokenizer:
             ],
             "special_tokens": dict(self._specials.ids),
             "merges": [list(pair) for pair in self._merges],
-        }
+        } | ({"late_special_tokens": sorted(self._specials.late)} if self._specials.late
+             else {})
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> Tokenizer:
@@ -311,6 +314,7 @@ class Tokenizer:
                 pattern=pattern["name"] or pattern["regex"],
                 special_tokens=fields["special_tokens"],
                 merges=[tuple(pair) for pair in fields["merges"]],
+                late_special_tokens=fields.get("late_special_tokens", ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed byte-bpe tokenizer fields: {exc!r}") from exc
@@ -360,9 +364,8 @@ class Tokenizer:
 
     def save_huggingface(self, path: PathLike) -> None:
         """Write a Hugging Face ``tokenizer.json`` (see :mod:`bpe.files`)."""
-        write_tokenizer_json(
-            path, self._ranks, self._specials.ids, self._pattern.oniguruma_source
-        )
+        write_tokenizer_json(path, self._ranks, self._specials.ids,
+                             self._pattern.oniguruma_source, self._specials.late)
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpe import Tokenizer
+from bpe import load as bpe_load
 from bpe.corpus import builtin_corpus
 
 tokenizers = pytest.importorskip("tokenizers", reason="the files are written by tokenizers")
@@ -180,3 +181,32 @@ def test_a_vocabulary_without_every_byte_is_refused_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"tokenizer.json'.*lacks .* of the 256 single bytes"
                                          r".*initial_alphabet"):
         Tokenizer.from_huggingface(path)
+
+
+@pytest.mark.parametrize("added, special", [(["QQz"], ["zWW"]), (["QQzWW"], ["QQz"]),
+                                            (["ab", "abcd"], ["bc"])])
+def test_overlapping_added_tokens_match_as_tokenizers_matches_them(tmp_path, added, special):
+    """`tokenizers` finds the non-normalized added tokens (special ones, by default) first
+    and the normalized ones (`add_tokens`) only in the text between them."""
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    theirs = tokenizers.Tokenizer(models.BPE())
+    theirs.pre_tokenizer = byte_level()
+    theirs.decoder = decoders.ByteLevel()
+    theirs.train_from_iterator([generated_text(4, 30_000)], trainers.BpeTrainer(
+        vocab_size=400, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    theirs.add_tokens(added)
+    theirs.add_special_tokens(special)
+    path = tmp_path / "tokenizer.json"
+    theirs.save(str(path))
+    ours = Tokenizer.from_huggingface(path)
+    again = tmp_path / "ours.json"
+    ours.save(again)
+    exported = tmp_path / "exported.json"
+    ours.save_huggingface(exported)
+    for text in ["QQzWW", "xQQzWWy QQz zWW", "abcd abc bcd ab", "QQzQQzWWzWW"]:
+        ids = theirs.encode(text, add_special_tokens=False).ids
+        assert ours.encode(text, allowed_special="all") == ids, text
+        assert bpe_load(again).encode(text, allowed_special="all") == ids, text
+        assert Tokenizer.from_huggingface(exported).encode(text, allowed_special="all") == ids
