@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from heapq import heapify, heappop, heappush
 from typing import Any
 
@@ -152,9 +152,14 @@ def normalize(
     add_dummy_prefix: bool = True,
     remove_extra_whitespaces: bool = True,
     escape_whitespaces: bool = True,
+    user_defined: Sequence[str] = (),
 ) -> str:
-    """Step 1: spaces squeezed, the dummy prefix, spaces written as ``▁``."""
-    if remove_extra_whitespaces:
+    """Step 1: spaces squeezed, the dummy prefix, spaces written as ``▁``. Pass the
+    user-defined pieces (longest first) when one holds a space: sentencepiece squeezes
+    around them, never inside."""
+    if remove_extra_whitespaces and user_defined:
+        text = _squeeze_spaces_around(text, user_defined)
+    elif remove_extra_whitespaces:
         text = " ".join(part for part in text.split(" ") if part)
     if add_dummy_prefix and text:
         text = " " + text
@@ -163,6 +168,31 @@ def normalize(
     if remove_extra_whitespaces:  # also a ▁ of the text itself, as sentencepiece does
         text = text.rstrip(SPACE if escape_whitespaces else " ")
     return text
+
+
+def _squeeze_spaces_around(text: str, user_defined: Sequence[str]) -> str:
+    """sentencepiece's whitespace removal, unit by unit, a unit being a user-defined piece
+    where one starts, else one character: leading lone spaces dropped, a unit's leading
+    spaces dropped after a unit that ended in a space (so "a" + "  " + " " + "b" keeps
+    "a  b"). The trailing space is left for `normalize` to drop."""
+    def unit_at(position: int) -> str:
+        for piece in user_defined:
+            if text.startswith(piece, position):
+                return piece
+        return text[position]
+
+    position = 0
+    while position < len(text) and unit_at(position) == " ":
+        position += 1
+    out, after_space = [], True
+    while position < len(text):
+        unit = unit_at(position)
+        position += len(unit)
+        kept = unit.lstrip(" ") if after_space else unit
+        if kept:
+            out.append(kept)
+            after_space = kept.endswith(" ")
+    return "".join(out)
 
 
 class SentencePieceTokenizer:
@@ -211,6 +241,9 @@ class SentencePieceTokenizer:
                              f"{len(self._byte_ids)}")
         self._user_defined.sort(key=len, reverse=True)
         self._frozen = frozenset(self._user_defined)  # never merged with a neighbour
+        # Whitespace removal goes piece by piece only if a user-defined piece holds a space.
+        self._squeeze_units = (tuple(self._user_defined)
+                               if any(" " in piece for piece in self._user_defined) else ())
         self._by_word = not any(SPACE in piece[1:] for piece in self._ids)
         self._cache: dict[str, list[int]] = {}
 
@@ -296,7 +329,8 @@ class SentencePieceTokenizer:
         """Step 1 with this model's options (see :func:`normalize`)."""
         return normalize(text, add_dummy_prefix=self.add_dummy_prefix,
                          remove_extra_whitespaces=self.remove_extra_whitespaces,
-                         escape_whitespaces=self.escape_whitespaces)
+                         escape_whitespaces=self.escape_whitespaces,
+                         user_defined=self._squeeze_units)
 
     def encode(self, text: str) -> list[int]:
         """The ids of ``text``, as ``sentencepiece``'s ``encode`` gives them."""

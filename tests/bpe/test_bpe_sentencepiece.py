@@ -179,3 +179,16 @@ def test_user_defined_pieces_are_never_merged_with_neighbours(tmp_path):
     for text in ["ab", "abc", "xabc", "a b", "cab ab", "aab"]:
         assert ours.encode(text) == theirs.encode(text), text
     assert [ours.pieces[i][0] for i in ours.encode("abc")] == ["▁", "ab", "c"]
+
+
+def test_a_user_defined_piece_of_spaces_is_kept_whole_when_spaces_are_squeezed(tmp_path):
+    (tmp_path / "train.txt").write_text(generated_text(5, 60_000), encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(tmp_path / "train.txt"), model_prefix=str(tmp_path / "m"), vocab_size=400,
+        model_type="bpe", normalization_rule_name="identity", minloglevel=2,
+        user_defined_symbols=["  ", "<t"], byte_fallback=True)
+    path = str(tmp_path / "m.model")
+    ours, theirs = SentencePieceTokenizer.load(path), spm.SentencePieceProcessor(model_file=path)
+    for text in ["a  b", "a   b", "a    b", "  a", "   a", "a  ", "x  y  z", "<t  b", " a \t  b"]:
+        assert ours.encode(text) == theirs.encode(text), (text, theirs.encode(text, out_type=str))
+        assert ours.decode(ours.encode(text)) == theirs.decode(theirs.encode(text))
