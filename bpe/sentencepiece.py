@@ -336,6 +336,12 @@ class SentencePieceTokenizer:
         """The ids of ``text``, as ``sentencepiece``'s ``encode`` gives them."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # sentencepiece cannot take such a str either
+            raise ValueError(f"SentencePiece encode: the text holds a lone surrogate "
+                             f"U+{ord(text[exc.start]):04X} at position {exc.start}, which is "
+                             "no character (UTF-8 cannot hold it)") from None
         normalized = self.normalize(text)
         if not self._by_word:
             return self._ids_of(self._merge(self._symbols(normalized)))

@@ -10,8 +10,9 @@
 
 Both options take ``"all"``; otherwise ``allowed_special`` takes a set (tiktoken raises
 TypeError for a list, and so do we) and ignores names the vocabulary lacks, while
-``disallowed_special`` takes any collection of strings and refuses each in the text, whether
-or not the vocabulary has it (so ``{"<|im_start|>"}`` guards a text for a model that has it).
+``disallowed_special`` takes any collection of strings (or None, as ``()``) and refuses each
+in the text, whether or not the vocabulary has it (so ``{"<|im_start|>"}`` guards a text
+for a model that has it).
 Deliberately unlike tiktoken, a str other than ``"all"`` is a TypeError for both (tiktoken
 reads ``disallowed_special="xy"`` as the characters ``x`` and ``y``). Where several special
 tokens could match at one position, the longest wins.
@@ -84,6 +85,8 @@ class SpecialTokens:
             )
         if disallowed_special == "all":
             return allowed, frozenset(self.ids) - allowed
+        if disallowed_special is None:  # as tiktoken reads it: nothing refused
+            return allowed, frozenset()
         if isinstance(disallowed_special, str) or not isinstance(disallowed_special, Collection):
             raise TypeError(
                 "disallowed_special must be 'all' or a collection of strings, got "

@@ -179,6 +179,12 @@ def test_disallowed_strings_are_refused_even_when_the_vocabulary_lacks_them(toke
     assert tokenizer.encode("x", disallowed_special={"<|im_start|>"}) == tokenizer.encode("x")
 
 
+def test_disallowed_special_none_refuses_nothing_as_in_tiktoken(tokenizer):
+    text = "a <s> b"  # tiktoken reads None as no disallowed tokens at all
+    assert tokenizer.encode(text, disallowed_special=None) == tokenizer.encode(
+        text, disallowed_special=())
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -187,7 +193,6 @@ def test_disallowed_strings_are_refused_even_when_the_vocabulary_lacks_them(toke
         ({"allowed_special": ("<s>",), "disallowed_special": ()}, "got tuple"),
         ({"allowed_special": None}, "allowed_special must be 'all' or a set"),
         ({"disallowed_special": "<s>"}, "disallowed_special must be 'all' or a collection"),
-        ({"disallowed_special": None}, "disallowed_special must be 'all' or a collection"),
         ({"disallowed_special": {""}}, "must hold non-empty str"),
     ],
 )

@@ -192,3 +192,11 @@ def test_a_user_defined_piece_of_spaces_is_kept_whole_when_spaces_are_squeezed(t
     for text in ["a  b", "a   b", "a    b", "  a", "   a", "a  ", "x  y  z", "<t  b", " a \t  b"]:
         assert ours.encode(text) == theirs.encode(text), (text, theirs.encode(text, out_type=str))
         assert ours.decode(ours.encode(text)) == theirs.decode(theirs.encode(text))
+
+
+def test_a_lone_surrogate_is_a_clear_error_as_sentencepiece_refuses_it(pair):
+    ours, theirs = pair
+    with pytest.raises(ValueError, match=r"lone surrogate U\+D800 at position 3"):
+        ours.encode("xyz\ud800 more")
+    with pytest.raises(Exception):  # noqa: B017, PT011 (pybind11's cast error)
+        theirs.encode("xyz\ud800 more")
