@@ -52,7 +52,8 @@ def find_openblas_threads(library_dirs: list[str]) -> OpenBlasThreads | None:
 
 class OpenBlasThreads:
     """OpenBLAS's process-wide thread count, and the name of the kernels it runs
-    (`kernels`: "Haswell", "SkylakeX", ...; see `openblas_kernels`)."""
+    (`kernels`: "Haswell", "SkylakeX", ...: chosen for the CPU when OpenBLAS loads, or by
+    the OPENBLAS_CORETYPE environment variable; None if this build does not say)."""
 
     def __init__(self, getter, setter, core_name=None):
         getter.argtypes, getter.restype = [], ctypes.c_int
