@@ -46,9 +46,15 @@ class TokenTable:
         if isinstance(ids, np.ndarray) or len(ids) >= GATHER_MIN_IDS:
             return self._gather(np.asarray(ids))
         try:
-            return b"".join(map(self._bytes.__getitem__, ids))
+            data = b"".join(map(self._bytes.__getitem__, ids))
         except (KeyError, TypeError):
             raise self._invalid(ids) from None
+        if not set(map(type, ids)) <= {int}:  # 1.0 or True would find token 1
+            for token in ids:
+                if isinstance(token, bool) or not isinstance(token, Integral):
+                    raise ValueError(f"cannot decode token id {token!r}: ids must be ints "
+                                     f"below {self.size}")
+        return data
 
     def _gather(self, array: np.ndarray) -> bytes:
         if array.size == 0:

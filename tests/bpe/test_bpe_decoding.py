@@ -129,3 +129,13 @@ def test_decoding_a_hole_in_the_ids_names_the_hole():
             tokenizer.decode(ids)
     with pytest.raises(ValueError, match="token id 302: ids must be ints below 302"):
         tokenizer.decode([302])
+
+
+@pytest.mark.parametrize("bad", [1.0, True, 97.0])
+def test_ids_that_only_compare_equal_to_ints_are_refused(bad):
+    """A float or a bool hashes like the int it equals: 1.0 must not decode as token 1."""
+    tokenizer = Tokenizer({bytes([byte]): byte for byte in range(256)}, pattern="gpt2")
+    assert tokenizer.decode([97, np.int64(98)]) == "ab"
+    for ids in ([97, bad], [bad] * 5000):
+        with pytest.raises(ValueError, match=f"token id {bad!r}|flat sequence of ints"):
+            tokenizer.decode(ids)
