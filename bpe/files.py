@@ -101,6 +101,11 @@ class Vocabulary:
     late_special_tokens: frozenset[str] = frozenset()
 
 
+def missing_single_bytes(ranks: Mapping[bytes, int]) -> list[int]:
+    """The bytes that are no token of ``ranks`` (a byte-level BPE needs all 256)."""
+    return [byte for byte in range(256) if bytes([byte]) not in ranks]
+
+
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step, through ``minigrad.io.atomic``."""
     # Imported on first write: importing minigrad loads the whole engine, which `import bpe`
@@ -368,13 +373,13 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
         # A special token trained into the vocab is no BPE token: left out of the ranks. An
         # added token whose text is already an ordinary token (a single byte, or what a merge
         # makes) keeps that token's id, as `tokenizers` gives it, and stays one of the ranks.
-        made = {merge_result(merge) for merge in model["merges"]}
+        made = {"".join(_merge_pair(merge)) for merge in model["merges"]}
         ranks = {
             chars_to_bytes(token): token_id
             for token, token_id in vocab.items()
             if token not in special_tokens or len(token) == 1 or token in made
         }
-        missing = [byte for byte in range(256) if bytes([byte]) not in ranks]
+        missing = missing_single_bytes(ranks)
         if missing:
             raise ValueError(
                 f"the vocabulary lacks {len(missing)} of the 256 single bytes (first: "
@@ -436,10 +441,10 @@ def _added_tokens(added: list[dict[str, Any]]) -> tuple[dict[str, int], frozense
     return tokens, frozenset(normalized)
 
 
-def merge_result(merge: str | list[str]) -> str:
-    """The token a ``tokenizer.json`` merge ("left right" or [left, right]) makes."""
+def _merge_pair(merge: str | list[str]) -> tuple[str, str]:
+    """The two tokens of a ``tokenizer.json`` merge ("left right" or [left, right])."""
     left, right = merge.split(" ") if isinstance(merge, str) else merge
-    return left + right
+    return left, right
 
 
 def _merge_ids(merges: list[Any], vocab: dict[str, int]) -> list[tuple[int, int]]:
@@ -450,7 +455,7 @@ def _merge_ids(merges: list[Any], vocab: dict[str, int]) -> list[tuple[int, int]
     pairs = []
     previous = -1
     for number, merge in enumerate(merges):
-        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        left, right = _merge_pair(merge)
         made = vocab.get(left + right)
         if left not in vocab or right not in vocab or made is None:
             raise ValueError(f"merge {number} {merge!r} is not a merge of two tokens into one")

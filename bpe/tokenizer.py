@@ -24,6 +24,7 @@ from .decoding import StreamDecoder, TokenTable, check_errors
 from .encoding import Encoder
 from .files import (
     Vocabulary,
+    missing_single_bytes,
     read_document,
     read_gpt2_files,
     read_ranks,
@@ -386,7 +387,7 @@ def _checked_ranks(ranks: Mapping[bytes, int]) -> dict[bytes, int]:
         checked[data] = token
     if len(set(checked.values())) != len(checked):
         raise ValueError("ranks must give every token a distinct id")
-    missing = [byte for byte in range(256) if bytes([byte]) not in checked]
+    missing = missing_single_bytes(checked)
     if missing:
         raise ValueError(
             f"ranks lack {len(missing)} single bytes (first: {bytes([missing[0]])!r}); "
