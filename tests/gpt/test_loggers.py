@@ -81,8 +81,8 @@ def wandb_records(path) -> list:
             continue
         length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
         chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
-        if kind == 0 and length == 0:
-            break
+        if kind == 0 and length == 0 or len(chunk) < length:
+            break  # the end, or a record the service is still writing: read again later
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
