@@ -54,7 +54,9 @@ The split regex is run by Oniguruma in Hugging Face; the named patterns mean the
 Reading a ``tokenizer.json`` (:func:`read_tokenizer_json`) accepts byte-level BPE models as
 the ``tokenizers`` library writes them: no normalizer, a ``ByteLevel`` pre-tokenizer (GPT-2's
 regex, no prefix space) or the ``Split`` + ``ByteLevel`` pair above, no post-processor other
-than ``ByteLevel``, added tokens without ``lstrip``/``rstrip``/``single_word``. Added tokens
+than ``ByteLevel`` (nor decoder), added tokens without ``lstrip``/``rstrip``/``single_word``
+(nor one that spells a vocabulary token in the byte alphabet). A custom ``Split`` regex goes
+through :meth:`~bpe.patterns.SplitPattern.from_oniguruma`. Added tokens
 become special tokens (matched in text when allowed, as ``tokenizers`` always matches them);
 the normalized ones (``add_tokens``'s) are late special tokens, matched after the others in
 the text they leave, as ``tokenizers`` does; an added token whose text is already a token
@@ -350,7 +352,7 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
     with open(path, encoding="utf-8") as file:
         try:
             document = json.load(file)
-        except json.JSONDecodeError as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{name!r} is not a JSON tokenizer file: {exc}") from exc
     try:
         model = document["model"]
@@ -363,9 +365,10 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
             raise ValueError("byte_fallback is for models that are not byte-level")
         if document.get("normalizer") is not None:
             raise ValueError(f"normalizer {document['normalizer'].get('type')!r} is not supported")
-        post_processor = document.get("post_processor")
-        if post_processor is not None and post_processor.get("type") != "ByteLevel":
-            raise ValueError(f"post-processor {post_processor.get('type')!r} is not supported")
+        for part in ("post_processor", "decoder"):
+            step = document.get(part)
+            if step is not None and step.get("type") != "ByteLevel":
+                raise ValueError(f"{part.replace('_', '-')} {step.get('type')!r} is not supported")
         pattern = _byte_level_pattern(document.get("pre_tokenizer"))
         special_tokens, late_special_tokens = _added_tokens(document.get("added_tokens") or [])
         vocab: dict[str, int] = model["vocab"]
@@ -374,11 +377,16 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> tuple[Vocabulary, str]:
         # added token whose text is already an ordinary token (a single byte, or what a merge
         # makes) keeps that token's id, as `tokenizers` gives it, and stays one of the ranks.
         made = {"".join(_merge_pair(merge)) for merge in model["merges"]}
-        ranks = {
-            chars_to_bytes(token): token_id
-            for token, token_id in vocab.items()
-            if token not in special_tokens or len(token) == 1 or token in made
-        }
+        kept = [token for token in vocab
+                if token not in special_tokens or len(token) == 1 or token in made]
+        for token in special_tokens.keys() & set(kept):
+            if chars_to_bytes(token) != token.encode("utf-8"):
+                raise ValueError(
+                    f"added token {token!r} is also the token {token!r} of the vocabulary, "
+                    f"bytes {chars_to_bytes(token)!r} in the byte alphabet; tokenizers gives "
+                    "the text that id, which decodes to those other bytes (not supported)"
+                )
+        ranks = {chars_to_bytes(token): vocab[token] for token in kept}
         missing = missing_single_bytes(ranks)
         if missing:
             raise ValueError(

@@ -46,6 +46,103 @@ NAMED_PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K
 # alternative, so it never backtracks into it.
 _ONIGURUMA_PATTERNS = {"cl100k": CL100K_PATTERN.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}")}
 
+# Constructs of custom patterns that Oniguruma (Hugging Face's engine, Ruby syntax) reads
+# differently from the ``regex`` module, found by comparing the two on generated text.
+_ONIGURUMA_ESCAPES = {
+    "w": "its word characters take ², regex's do not",
+    "W": "its word characters take ², regex's do not",
+    "b": "its word characters take ², regex's do not",
+    "B": "its word characters take ², regex's do not",
+    "h": "a hex digit there, horizontal space in regex",
+    "H": "no hex digit there, no horizontal space in regex",
+    "K": "its matches after \\K differ",
+    "N": "any character but a newline there, a named character in regex",
+}
+_ONIGURUMA_OTHER = [
+    (r"[$^]", "an anchor at every line's end or start there, at the text's in regex; "
+              "write \\A, \\z or (?=\\n)"),
+    (r"\{(?:\d+(?:,\d*)?|,\d+)\}\+", "a repeated interval there, (x{n,m})+, a possessive "
+                                     "one in regex"),
+    (r"\(\?[imx-]*m", "dot matching newlines there, multi-line anchors in regex"),
+]
+_ONIGURUMA_IN_CLASS = [
+    (r"&&", "a class intersection there, two ampersands in regex"),
+    (r"\[(?!:)", "a nested class there, a '[' in regex"),
+]
+
+
+def _check_oniguruma(source: str) -> None:
+    """Raise ValueError naming the first construct of ``source`` whose meaning differs
+    between Oniguruma and regex (escapes skipped, character classes read as classes)."""
+    position, in_class, space_run_end = 0, False, -1
+    while position < len(source):
+        char = source[position]
+        if char == "\\":
+            escape = source[position + 1 : position + 2]
+            if escape in _ONIGURUMA_ESCAPES:
+                _refuse(source, "\\" + escape, _ONIGURUMA_ESCAPES[escape])
+            position += 2
+            if not in_class and escape == "s" and source.startswith("++", position):
+                position = space_run_end = position + 2
+            continue
+        if char == "$" and position == space_run_end:
+            # cl100k's \s++$: no newline can follow the run, so both engines read it as \z
+            position += 1
+            continue
+        for construct, meaning in _ONIGURUMA_IN_CLASS if in_class else _ONIGURUMA_OTHER:
+            found = regex.match(construct, source[position:])
+            if found:
+                _refuse(source, found.group(), meaning)
+        end = source.find(":]", position) if in_class and char == "[" else -1
+        if end >= 0:  # a POSIX class, [:alpha:]
+            position = end + 2
+            continue
+        if not in_class and char == "[":
+            in_class = True
+            position += 2 if source.startswith("[^", position) else 1
+            position += source.startswith("]", position)  # a leading ] is literal
+            continue
+        in_class = in_class and char != "]"
+        position += 1
+
+
+def _refuse(source: str, construct: str, meaning: str) -> None:
+    raise ValueError(f"split regex {source!r}: Oniguruma, Hugging Face's regex engine, reads "
+                     f"{construct!r} otherwise ({meaning}); this package would split text "
+                     "differently from it")
+
+
+# Oniguruma reads ``x{n,m}+`` as ``(?:x{n,m})+``, an interval repeated, where regex reads a
+# possessive interval. After one atom (a character, an escape, a class) Oniguruma's reading
+# is written out for regex; after a group it is refused (``_ONIGURUMA_OTHER``). The scan
+# takes one atom or character at a time, so it never starts inside an escape or a class.
+_ATOM_INTERVAL_PLUS = regex.compile(
+    r"(\\[pP]\{[^}]*\}|\\.|\[\^?\]?(?:\\.|\[:\w+:\]|[^\]\\])*\]|[^\\\[\](){}|*+?])"
+    r"(?:(\{(?:\d+(?:,\d*)?|,\d+)\})\+)?|[\s\S]"
+)
+
+
+def _repeated_intervals(source: str) -> str:
+    """``source`` with each ``atom{n,m}+`` written as Oniguruma reads it, ``(?:atom{n,m})+``."""
+    return _ATOM_INTERVAL_PLUS.sub(
+        lambda m: f"(?:{m.group(1)}{m.group(2)})+" if m.group(2) else m.group(), source)
+
+
+_GAP_KEEPING = "(?:{0})|(?:(?!(?:{0}))[\\s\\S])+"
+
+
+def _gap_keeping(source: str) -> str:
+    """``source``, with each run of text it does not match as a chunk of its own."""
+    return _GAP_KEEPING.format(source)
+
+
+def _inner_of_gap_keeping(source: str) -> str | None:
+    """The pattern that :func:`_gap_keeping` made ``source`` from, or None."""
+    size, rest = divmod(len(source) - len(_GAP_KEEPING) + 6, 2)
+    inner = source[3 : 3 + size]
+    return inner if not rest and size >= 0 and _gap_keeping(inner) == source else None
+
+
 # Where a long text may be cut: after a newline that follows a non-space character and is
 # followed by a non-space character other than "/". Why every named pattern splits the two
 # sides exactly as it splits the whole text (say the newline is at n, the cut at n + 1):
@@ -120,12 +217,18 @@ class SplitPattern:
 
     @classmethod
     def from_oniguruma(cls, source: str) -> SplitPattern:
-        """The pattern Hugging Face was given as ``source`` (see :attr:`oniguruma_source`)."""
+        """The pattern Hugging Face splits with when given ``source`` (see
+        :attr:`oniguruma_source`). A custom one must mean the same in both engines (else a
+        ValueError names the construct; ``x{n,m}+`` is read as Oniguruma reads it), and keeps
+        the text between its matches as chunks, as Hugging Face's ``Isolated`` split does."""
         for name in NAMED_PATTERNS:
             named = cls.resolve(name)
-            if source in (named.source, named.oniguruma_source):
+            if source == named.oniguruma_source:
                 return named
-        return cls(source)
+        inner = _inner_of_gap_keeping(source)
+        meant = _repeated_intervals(source if inner is None else inner)
+        _check_oniguruma(meant)
+        return cls(_gap_keeping(meant))
 
     @property
     def can_cut(self) -> bool:
@@ -134,7 +237,10 @@ class SplitPattern:
 
     @property
     def oniguruma_source(self) -> str:
-        """The pattern as Oniguruma (used by Hugging Face tokenizers) should be given it."""
+        """The pattern as Oniguruma (used by Hugging Face tokenizers) should be given it;
+        a ValueError for a custom pattern with a construct that Oniguruma reads otherwise."""
+        if self.name is None:
+            _check_oniguruma(_inner_of_gap_keeping(self.source) or self.source)
         return _ONIGURUMA_PATTERNS.get(self.name or "", self.source)
 
     def split(self, text: str) -> list[str]:

@@ -341,7 +341,11 @@ class Tokenizer:
         special_tokens: Mapping[str, int] | None = None,
     ) -> Tokenizer:
         """Load a tiktoken rank file (plain or gzipped); it stores no pattern or specials."""
-        return cls(read_ranks(path), pattern=pattern, special_tokens=special_tokens)
+        ranks = read_ranks(path)
+        try:
+            return cls(ranks, pattern=pattern, special_tokens=special_tokens)
+        except ValueError as exc:
+            raise ValueError(f"{os.fspath(path)!r}: {exc}") from exc
 
     def save_tiktoken(self, path: PathLike) -> None:
         """Write the ranks as a tiktoken file (gzipped if the name ends in .gz)."""

@@ -1,5 +1,6 @@
 """Files: our JSON format, tiktoken rank files, GPT-2's files, Hugging Face's tokenizer.json."""
 
+import base64
 import gzip
 import json
 
@@ -85,6 +86,19 @@ def test_malformed_tiktoken_line_names_the_line(tmp_path):
     path = tmp_path / "bad.tiktoken"
     path.write_bytes(b"IQ== 0\nnot-base64!! 1\n")
     with pytest.raises(ValueError, match="line 2"):
+        Tokenizer.from_tiktoken(path, pattern="gpt2")
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    ([], "lack 256 single bytes"),  # an empty file
+    ([b"YWI= 5"], "distinct id"),  # "ab" takes the rank of byte 5
+    ([b"YWI= -3"], "ids in 0"),
+])
+def test_tiktoken_files_with_bad_ranks_are_errors_that_name_the_file(tmp_path, lines, message):
+    path = tmp_path / "bad.tiktoken"
+    every_byte = [base64.b64encode(bytes([byte])) + b" %d" % byte for byte in range(256)]
+    path.write_bytes(b"\n".join((every_byte if lines else []) + lines))
+    with pytest.raises(ValueError, match=f"bad.tiktoken'.*{message}"):
         Tokenizer.from_tiktoken(path, pattern="gpt2")
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from bpe import Tokenizer
 from bpe import load as bpe_load
 from bpe.corpus import builtin_corpus
+from bpe.patterns import CL100K_PATTERN, SplitPattern
 
 tokenizers = pytest.importorskip("tokenizers", reason="the files are written by tokenizers")
 
@@ -53,8 +54,6 @@ def byte_level():
 
 def split_then_byte_level():
     from tokenizers import Regex, pre_tokenizers
-
-    from bpe import SplitPattern
 
     return pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(SplitPattern.resolve("cl100k").oniguruma_source), "isolated"),
@@ -105,6 +104,14 @@ def test_our_export_reads_back(pair, tmp_path):
     assert again.pattern == ours.pattern
 
 
+def split_then_byte_level_json(regex_source):
+    return {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": regex_source}, "behavior": "Isolated",
+         "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+    ]}
+
+
 def edited(path, tmp_path, edit):
     document = json.loads(path.read_text(encoding="utf-8"))
     edit(document)
@@ -129,6 +136,7 @@ def edited(path, tmp_path, edit):
          "has lstrip=true, which is not supported"),
         (lambda d: d.update(post_processor={"type": "TemplateProcessing"}),
          "post-processor 'TemplateProcessing'"),
+        (lambda d: d.update(decoder={"type": "Metaspace"}), "decoder 'Metaspace' is not supported"),
         (lambda d: d.pop("model"), "is not a Hugging Face BPE tokenizer.json"),
     ],
 )
@@ -138,9 +146,10 @@ def test_unsupported_or_malformed_files_are_clear_errors(pair, tmp_path, edit, m
         Tokenizer.from_huggingface(edited(path, tmp_path, edit))
 
 
-def test_a_file_that_is_not_json_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize("content", [b"{not json", b"\n\x80\x1f binary"])
+def test_a_file_that_is_not_json_is_a_clear_error(tmp_path, content):
     path = tmp_path / "tokenizer.json"
-    path.write_text("{not json", encoding="utf-8")
+    path.write_bytes(content)
     with pytest.raises(ValueError, match="is not a JSON tokenizer file"):
         Tokenizer.from_huggingface(path)
 
@@ -210,3 +219,81 @@ def test_overlapping_added_tokens_match_as_tokenizers_matches_them(tmp_path, add
         assert ours.encode(text, allowed_special="all") == ids, text
         assert bpe_load(again).encode(text, allowed_special="all") == ids, text
         assert Tokenizer.from_huggingface(exported).encode(text, allowed_special="all") == ids
+
+
+def small_model(tmp_path, pre_tokenizer, added=()):
+    """A small byte-level BPE that tokenizers trains, saved; (theirs, path)."""
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    theirs = tokenizers.Tokenizer(models.BPE())
+    theirs.pre_tokenizer = pre_tokenizer
+    theirs.decoder = decoders.ByteLevel()
+    theirs.train_from_iterator([generated_text(5, 30_000)], trainers.BpeTrainer(
+        vocab_size=400, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    theirs.add_tokens(list(added))
+    path = tmp_path / "tokenizer.json"
+    theirs.save(str(path))
+    return theirs, path
+
+
+def test_text_a_split_regex_leaves_unmatched_is_kept_in_chunks_as_tokenizers_keeps_it(
+        tmp_path):
+    """Hugging Face's Isolated split keeps the text between matches as pieces of its own."""
+    from tokenizers import Regex, pre_tokenizers
+
+    theirs, path = small_model(tmp_path, pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\p{L}+"), "isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ]))
+    ours = Tokenizer.from_huggingface(path)
+    exported = tmp_path / "exported.json"
+    ours.save_huggingface(exported)
+    again = Tokenizer.from_huggingface(exported)
+    assert again.pattern == ours.pattern
+    for text in ["0, in any context 12  \n x", " 😀 ", "abc", "", generated_text(6, 3_000)]:
+        ids = theirs.encode(text).ids
+        assert ours.encode(text) == ids
+        assert again.encode(text) == ids
+        assert tokenizers.Tokenizer.from_file(str(exported)).encode(text).ids == ids
+
+
+def test_tiktoken_cl100k_regex_in_a_split_splits_digits_as_oniguruma_reads_it(pair, tmp_path):
+    """tiktoken's own cl100k string in a Split: Oniguruma reads \\p{N}{1,3}+ as
+    (\\p{N}{1,3})+, so a digit run is one chunk there; ours reads it the same way."""
+    _, _, path = pair
+    edit = lambda d: d.update(pre_tokenizer=split_then_byte_level_json(CL100K_PATTERN))  # noqa: E731
+    path = edited(path, tmp_path, edit)
+    theirs, ours = tokenizers.Tokenizer.from_file(str(path)), Tokenizer.from_huggingface(path)
+    assert ours.pattern.split("a 1234567\n\n") == ["a", " ", "1234567", "\n\n"]
+    for text in ["1234567", "x 12345 678\t9", "٣٣٣٣٣ and ²²²²", generated_text(7, 4_000)]:
+        assert ours.encode(text, allowed_special="all") == theirs.encode(text).ids
+
+
+@pytest.mark.parametrize(("source", "text", "construct"), [
+    (r"(?:ab){1,2}+|[\s\S]", "ababab", r"'\{1,2\}\+'"),
+    (r"\S+$|\s+|.", "ab\ncd", r"'\$'"),
+    (r"^\S+|\s|\S", "ab\ncd", r"'\^'"),
+    (r"\w+|\W", "x²", r"'\\\\w'"),
+    (r"\h+|[\s\S]", "a\t b", r"'\\\\h'"),
+    (r"[\p{L}&&[^a-z]]+|[\s\S]", "éZa", "'&&'"),
+])
+def test_split_regexes_that_oniguruma_reads_otherwise_are_refused(source, text, construct):
+    """Each construct splits ``text`` otherwise in tokenizers (checked here) than in regex."""
+    import regex
+    from tokenizers import Regex, pre_tokenizers
+
+    theirs = pre_tokenizers.Split(Regex(source), "isolated").pre_tokenize_str(text)
+    assert [piece for piece, _ in theirs] != regex.findall(source, text)
+    with pytest.raises(ValueError, match=f"Oniguruma.* reads {construct} otherwise"):
+        SplitPattern.from_oniguruma(source)
+    with pytest.raises(ValueError, match=f"reads {construct} otherwise"):
+        SplitPattern(source).oniguruma_source  # noqa: B018 (the export refuses it too)
+
+
+def test_an_added_token_that_spells_another_byte_token_is_refused(tmp_path):
+    """tokenizers gives the added text "é" the id of the token "é" in the byte alphabet,
+    the byte 0xE9, so the text would decode to other bytes: refused, not loaded wrong."""
+    _, path = small_model(tmp_path, byte_level(), added=["é"])
+    with pytest.raises(ValueError, match=r"added token 'é' is also the token 'é'.*b'\\xe9'"):
+        Tokenizer.from_huggingface(path)
