@@ -39,7 +39,13 @@ from gpt.data.cleaning import CleaningOptions, clean_documents
 from gpt.data.dataset import Dataset, encode_documents, is_dataset, make_tokenizer, prepare
 from gpt.data.dataset import read_documents as read_files
 from gpt.evaluation import text_loss
-from gpt.files import METRICS_FILE, REPORT_PLOT_FILE, RUN_DATA_DIR, TOKENIZER_FILE
+from gpt.files import (
+    METRICS_FILE,
+    REPORT_PLOT_FILE,
+    RUN_DATA_DIR,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+)
 from gpt.finetune.chat import chat
 from gpt.finetune.classify import (
     BALANCES,
@@ -54,6 +60,7 @@ from gpt.finetune.classify import (
 from gpt.finetune.dpo import DPOOptions, finetune_dpo
 from gpt.finetune.instruct import InstructOptions, finetune_instruct
 from gpt.finetune.lora_options import add_lora_flags, lora_settings
+from gpt.finetune.runs import read_config
 from gpt.hardware import matmul_peak_flops
 from gpt.model import GPT, GPTConfig
 from gpt.parallel import start as start_parallel
@@ -342,20 +349,25 @@ def train_command(args, parallel=None) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         model_config, train_config, data_dir = read_run_config(run_dir)
-        check_resumable(run_dir)
-        changed = sorted(set(given(args, GPTConfig)) | set(given(args, TrainConfig))
-                         - RESUME_FLAGS)
-        if changed or args.data is not None:
-            flags = ", ".join("--" + n.replace("_", "-") for n in changed or ["data"])
-            raise ValueError(f"--resume continues {run_dir} with its saved settings, so that "
-                             f"it computes exactly what an unbroken run would; {flags} cannot "
-                             "change (start a new run instead)")
-        train_config = dataclasses.replace(train_config, **given(args, TrainConfig))
-        check_device(train_config.device)
-        dataset = Dataset.load(data_dir)
-        batches, val = data_streams(dataset, model_config.block_size, train_config, run_dir,
-                                    parallel)
-        lock = lock_run_dir(run_dir)
+        lock = lock_run_dir(run_dir)  # first: a run a live process holds is refused as such
+        try:
+            check_resumable(run_dir)
+            changed = sorted(set(given(args, GPTConfig)) | set(given(args, TrainConfig))
+                             - RESUME_FLAGS | set(given(args, CleaningOptions))
+                             | set(changed_new_run_flags(args)))
+            if changed or args.data is not None:
+                flags = ", ".join("--" + n.replace("_", "-") for n in changed or ["data"])
+                raise ValueError(f"--resume continues {run_dir} with its saved settings, so that "
+                                 f"it computes exactly what an unbroken run would; {flags} cannot "
+                                 "change (start a new run instead)")
+            train_config = dataclasses.replace(train_config, **given(args, TrainConfig))
+            check_device(train_config.device)
+            dataset = Dataset.load(data_dir)
+            batches, val = data_streams(dataset, model_config.block_size, train_config, run_dir,
+                                        parallel)
+        except BaseException:
+            lock.release()
+            raise
     else:
         train_config = TrainConfig(**given(args, TrainConfig))
         check_device(train_config.device)
@@ -376,6 +388,14 @@ def train_command(args, parallel=None) -> int:
     with lock:  # held while training: a second process in this folder is refused
         return train_run(args, run_dir, model_config, train_config, dataset, batches, val,
                          parallel)
+
+
+def changed_new_run_flags(args) -> list[str]:
+    """The data and run-folder flags of `train` given other values than their defaults:
+    a resumed run keeps its own dataset and folder, so it would silently ignore them."""
+    defaults = vars(build_parser().parse_args(["train"]))
+    return [name for name in ("out", "name", "tokenizer", "vocab_size", "val_fraction",
+                              "workers") if getattr(args, name) != defaults[name]]
 
 
 def data_streams(dataset: Dataset, block: int, config: TrainConfig, run_dir=None,
@@ -483,6 +503,7 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     if args.pretrained is not None and not args.data:
         raise ValueError("eval --pretrained needs --data (a checkpoint has no validation split)")
+    check_number("--batch-size", args.batch_size, minimum=1)
     model, tokenizer = model_from_args(args)
     if args.data:
         documents, _ = clean_documents(read_files(args.data))
@@ -567,6 +588,8 @@ def cmd_report(args) -> int:
 FINETUNE_TRAIN = {"steps": 300, "batch_size": 8, "lr": 1e-4, "min_lr": 1e-5, "warmup": 10,
                   "eval_interval": 50, "checkpoint_interval": 100}
 FINETUNE_SKIP = ("batching", "stride", "eval_batches")  # pretraining's window sampling
+# Flags a resumed fine-tuning run may take: they change neither what it computes nor where.
+FINETUNE_RESUME_FLAGS = {"resume", "device", "no_progress", "judge_url", "judge_model"}
 
 
 def add_finetune_commands(commands) -> None:
@@ -652,21 +675,29 @@ def finetune_run(args, run) -> int:
     `run(run_dir, train, resume)` does the stage's work."""
     lora = lora_settings(args)
     if args.resume:
-        changed = sorted(set(given(args, TrainConfig)) - RESUME_FLAGS)
-        if args.data or args.start or lora or changed:
+        # Every other flag would be ignored: the run's data, options and folder are saved.
+        defaults = vars(build_parser().parse_args(["finetune", args.stage]))
+        changed = sorted(name for name, value in vars(args).items()
+                         if name not in FINETUNE_RESUME_FLAGS and value != defaults.get(name))
+        if changed:
+            flags = ", ".join("--" + {"start": "from"}.get(n, n).replace("_", "-")
+                              for n in changed)
             raise ValueError(f"--resume continues {args.resume} with its saved settings; "
-                             "only --device may change")
+                             f"only --device may change, not {flags}")
         train = TrainConfig(device=args.device) if hasattr(args, "device") else None
         if train is not None:
             check_device(train.device)
         run_dir = Path(args.resume)
+        read_config(run_dir)  # not a run folder: said before the lock would create it
         with lock_run_dir(run_dir):
             result = run(run_dir, train, lora, resume=True)
         return EXIT_CODES[result.status]
     train = TrainConfig(**{**FINETUNE_TRAIN, **given(args, TrainConfig)})
     check_device(train.device)
     run_dir, lock = new_run_dir(args.out, args.name)
-    with lock, removed_if_unfinished(run_dir, lock):
+    # A stage writes its config before it has checked its records: until the first
+    # checkpoint, a failure leaves nothing to resume, so no folder either.
+    with lock, removed_if_unfinished(run_dir, lock, started=WEIGHTS_FILE):
         print(f"run folder: {run_dir}", flush=True)
         result = run(run_dir, train, lora, resume=False)
     return EXIT_CODES[result.status]
@@ -696,6 +727,7 @@ def cmd_finetune_classify(args) -> int:
 
 def cmd_classify(args) -> int:
     check_device(args.device)
+    check_number("--batch-size", args.batch_size, minimum=1)
     texts = list(args.texts) + (read_texts(args.file) if args.file else [])
     if not texts:
         raise ValueError("classify: give texts, or --file FILE")

@@ -16,6 +16,15 @@ from pathlib import Path
 LOCK_FILE = ".lock"
 
 
+def make_folder(path, what: str) -> None:
+    """`path` and its parents made if missing; a file in the way is named, not an errno."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"{what} {path}: a file is in the way (it, or a folder "
+                                 "above it, is a file, not a folder)") from None
+
+
 class FolderLocked(OSError):
     """Another live process holds the folder."""
 
@@ -26,7 +35,7 @@ class FolderLock:
 
     def __init__(self, folder, what: str = "folder"):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder, what)
         path = self.folder / LOCK_FILE
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

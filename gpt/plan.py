@@ -80,6 +80,9 @@ def make_plan(tokens: int, peak_flops: float, mfu: float = DEFAULT_MFU) -> Plan:
         raise ValueError(f"plan: --mfu must be in (0, 1], got {mfu}")
     parameters = compute_optimal_parameters(tokens)
     flops = training_flops(parameters, tokens)
+    if not math.isfinite(flops):
+        raise ValueError(f"plan: {tokens:.3g} tokens is too many: their training FLOPs "
+                         "overflow a float")
     return Plan(tokens, parameters, *suggest_shape(parameters), flops, peak_flops, mfu,
                 flops / (peak_flops * mfu))
 

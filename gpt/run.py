@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gpt.files import CONFIG_FILE, METRICS_FILE, SAMPLES_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 from gpt.generate import generate
-from gpt.lock import LOCK_FILE, FolderLock
+from gpt.lock import LOCK_FILE, FolderLock, make_folder
 from gpt.model import GPT, GPTConfig
 from gpt.runlog import read_metrics
 from gpt.train import TrainConfig
@@ -31,7 +31,8 @@ def new_run_dir(out, name: str | None) -> tuple[Path, FolderLock]:
     such folder that does not exist yet). Refuses a folder that already holds a run
     (continue that one with --resume) or that another process holds."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run_name(name)
+    make_folder(out, "--out")
     if name is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for candidate in itertools.chain([stamp], (f"{stamp}-{n}" for n in itertools.count(2))):
@@ -39,7 +40,7 @@ def new_run_dir(out, name: str | None) -> tuple[Path, FolderLock]:
                 (out / candidate).mkdir()  # exclusive: exactly one process makes it
                 return out / candidate, lock_run_dir(out / candidate)
     run_dir = out / name
-    run_dir.mkdir(exist_ok=True)  # an empty folder is fine to start in
+    make_folder(run_dir, "run folder")  # an empty folder is fine to start in
     lock = lock_run_dir(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         lock.release()
@@ -50,6 +51,14 @@ def new_run_dir(out, name: str | None) -> tuple[Path, FolderLock]:
         raise FileExistsError(f"{run_dir} is not empty but holds no run (a start killed "
                               "before it wrote its config?): remove it or pick another --name")
     return run_dir, lock
+
+
+def check_run_name(name: str | None) -> None:
+    """--name is one folder inside --out: a path ('a/b', '..') would put the run, and its
+    lock, somewhere else."""
+    if name is not None and (name in ("", ".", "..") or Path(name).name != name):
+        raise ValueError(f"--name must be a single folder name (no '/', not '.' or '..'), "
+                         f"got {name!r}; choose the parent folder with --out")
 
 
 def check_resumable(run_dir) -> None:
@@ -74,13 +83,14 @@ def lock_run_dir(run_dir) -> FolderLock:
 
 
 @contextlib.contextmanager
-def removed_if_unfinished(run_dir: Path, lock: FolderLock):
-    """If the block fails before the run's config.json is written, remove `run_dir` (just
-    made by new_run_dir) and release its lock: a failed start leaves no folder behind."""
+def removed_if_unfinished(run_dir: Path, lock: FolderLock, started: str = CONFIG_FILE):
+    """If the block fails before the file `started` (the run's config.json) is written,
+    remove `run_dir` (just made by new_run_dir) and release its lock: a failed start
+    leaves no folder behind."""
     try:
         yield
     except BaseException:
-        if not (run_dir / CONFIG_FILE).exists():
+        if not (run_dir / started).exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         lock.release()
         raise
@@ -109,6 +119,10 @@ def read_run_config(run_dir) -> tuple[GPTConfig, TrainConfig, Path]:
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); runs are "
                                 "made by `python -m gpt train`")
     config = read_json_object(path)
+    if "finetune" in config:
+        raise ValueError(f"{run_dir} is a fine-tuning run: talk to it with `python -m gpt "
+                         "chat` (instruct, dpo) or `python -m gpt classify`, continue it with "
+                         "`python -m gpt finetune KIND --resume`")
     keys = {"model", "train", "data"}
     if set(config) != keys:
         raise ConfigFileError(f"{path}: expected the keys 'data', 'model', 'train', got "
@@ -125,7 +139,11 @@ def read_run_config(run_dir) -> tuple[GPTConfig, TrainConfig, Path]:
 def load_tokenizer(run_dir):
     import bpe
 
-    return bpe.load(Path(run_dir) / TOKENIZER_FILE)
+    path = Path(run_dir) / TOKENIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {TOKENIZER_FILE}, the run's tokenizer (its "
+                                "dataset folder holds the same one, as tokenizer.<id>.json)")
+    return bpe.load(path)
 
 
 def load_trained_model(run_dir, device="cpu") -> GPT:
@@ -137,12 +155,18 @@ def load_trained_model(run_dir, device="cpu") -> GPT:
         raise FileNotFoundError(f"{run_dir} has no weights yet ({WEIGHTS_FILE} is written "
                                 "at the first checkpoint)")
     model = GPT(model_config).to(device)
+    load_weights(model, weights, device)
+    return model.eval()
+
+
+def load_weights(model, weights: Path, device="cpu") -> None:
+    """Load the safetensors file `weights` (in a run folder) into `model`, built from that
+    folder's config.json; weights of another config are a ConfigFileError naming both."""
     try:
         model.load_state_dict(io.load_safetensors(weights, device=device))
     except RuntimeError as exc:  # keys or shapes that are not this config's
-        raise ConfigFileError(f"{weights} does not fit the model of {run_dir / CONFIG_FILE}: "
-                              f"{exc}") from None
-    return model.eval()
+        raise ConfigFileError(f"{weights} does not fit the model of "
+                              f"{weights.parent / CONFIG_FILE}: {exc}") from None
 
 
 def stream_text(tokenizer, ids):

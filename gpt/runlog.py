@@ -58,7 +58,8 @@ class MetricsError(ValueError):
 def read_metrics(path, warn=None) -> list[dict]:
     """The records of a metrics.jsonl. A last line that is cut short (no newline: torn by
     a crash or a full disk mid-write) is left out, and `warn(message)` called if given;
-    any other line that is not a JSON object raises MetricsError naming file and line."""
+    any other line that is not a JSON object with an integer "step" raises MetricsError
+    naming file and line."""
     lines = Path(path).read_bytes().split(b"\n")
     torn = lines.pop()  # b"" when the file ends with its newline
     if torn.strip() and warn is not None:
@@ -75,6 +76,10 @@ def read_metrics(path, warn=None) -> list[dict]:
                                f"{line[:60]!r}; repair or remove that line") from None
         if not isinstance(record, dict):
             raise MetricsError(f"{path} line {number} is not a JSON object: {line[:60]!r}")
+        step = record.get("step")
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise MetricsError(f"{path} line {number} has no integer 'step': {line[:60]!r}; "
+                               "repair or remove that line")
         records.append(record)
     return records
 

@@ -73,7 +73,7 @@ def config_from_dict(cls, document, where: str):
         raise ConfigFileError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
     for name, value in document.items():
         expected = _allowed_types(fields[name].type)
-        if not any(_is_instance(value, kind) for kind in expected):
+        if not any(is_of_kind(value, kind) for kind in expected):
             raise ConfigFileError(f"{where}: key {name!r} must be {' or '.join(expected)}, got "
                                   f"{value!r}")
     try:
@@ -89,7 +89,8 @@ def _allowed_types(annotation) -> list[str]:
     return [part.strip() for part in text.split("|")]
 
 
-def _is_instance(value, kind: str) -> bool:
+def is_of_kind(value, kind: str) -> bool:
+    """Whether a JSON value is of the annotation `kind` (an int is a float; a bool is no int)."""
     if kind == "None":
         return value is None
     if kind == "bool":

@@ -93,6 +93,9 @@ class Dataset:
                                     f"{DATASET_FILE}); make one with `python -m gpt prepare`")
         meta = _read_meta(meta_path)
         files = {role: path / name for role, name in meta["files"].items()}
+        if not files["tokenizer"].is_file():
+            raise FileNotFoundError(f"dataset: no tokenizer file at {files['tokenizer']} (named "
+                                    f"by {meta_path}); run `python -m gpt prepare` again")
         tokenizer = bpe.load(files["tokenizer"])
         train, val = load_tokens(files["train"]), load_tokens(files["val"])
         for role in ("train", "val"):

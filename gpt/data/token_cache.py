@@ -71,7 +71,12 @@ def load_tokens(path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"token cache: no token file at {path}")
     try:
-        return np.load(path, mmap_mode="r")
+        tokens = np.load(path, mmap_mode="r")
     except ValueError as exc:
         raise ValueError(f"token cache: {path} is not a valid token file ({exc}); "
                          "run `python -m gpt prepare` again") from exc
+    if tokens.ndim != 1 or tokens.dtype.kind != "u":  # save_tokens writes nothing else
+        raise ValueError(f"token cache: {path} holds a {tokens.dtype} array of shape "
+                         f"{tokens.shape}, not a row of unsigned token ids; run `python -m "
+                         "gpt prepare` again")
+    return tokens

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-import bpe
 import minigrad
 from gpt import pretrained
 from gpt.files import (
@@ -50,11 +49,18 @@ from gpt.files import (
 )
 from gpt.finetune.examples import ExampleBatches
 from gpt.finetune.lora_options import apply_lora
-from gpt.finetune.runs import read_config, read_finetune_config, train_stage, write_config
+from gpt.finetune.runs import (
+    read_config,
+    read_finetune_config,
+    read_options,
+    train_stage,
+    write_config,
+)
 from gpt.model import GPT, GPTConfig
-from gpt.run import load_tokenizer, load_trained_model
+from gpt.run import load_tokenizer, load_trained_model, load_weights
 from gpt.runlog import read_metrics
 from gpt.train import TrainConfig, Trainer, TrainResult
+from gpt.validation import config_from_dict
 from minigrad import io, nn
 from minigrad.io import atomic
 from minigrad.nn import functional as F
@@ -431,12 +437,14 @@ def load_base(spec, device="cpu") -> tuple[GPT, object]:
             pretrained.load_pretrained_tokenizer(folder))
 
 
-def build_classifier(config: dict, device="cpu") -> GPTClassifier:
+def build_classifier(config: dict, run_dir, device="cpu") -> GPTClassifier:
     """A classification run's model (its architecture, LoRA adapters included) with fresh
     weights: load a checkpoint into it."""
     finetune = config["finetune"]
-    options = ClassifyOptions(**finetune["options"])
-    classifier = GPTClassifier(GPT(GPTConfig.from_dict(config["model"])), len(finetune["labels"]),
+    options = read_options(config, ClassifyOptions, run_dir)
+    model_config = config_from_dict(GPTConfig, config["model"],
+                                    f"{Path(run_dir) / CONFIG_FILE}, key 'model'")
+    classifier = GPTClassifier(GPT(model_config), len(finetune["labels"]),
                                options.pooling, finetune.get("class_weights"))
     set_trainable(classifier, options.trainable, finetune.get("lora"))
     return classifier.to(device)
@@ -465,10 +473,10 @@ def finetune_classify(run_dir, data=None, start=None, train: TrainConfig | None 
     if resume:
         config, saved = read_finetune_config(run_dir, "classify")
         finetune = config["finetune"]
-        options, data = ClassifyOptions(**finetune["options"]), config["data"]
+        options, data = read_options(config, ClassifyOptions, run_dir), config["data"]
         train = dataclasses.replace(saved, device=train.device)
-        model = build_classifier(config, train.device)
-        tokenizer = bpe.load(run_dir / TOKENIZER_FILE)
+        model = build_classifier(config, run_dir, train.device)
+        tokenizer = load_tokenizer(run_dir)
     else:
         options = options or ClassifyOptions()
         if data is None or start is None:
@@ -540,9 +548,9 @@ def load_classifier(run_dir, device="cpu") -> tuple[GPTClassifier, object, list]
                     if (run_dir / name).is_file()), None)
     if weights is None:
         raise FileNotFoundError(f"{run_dir} has no weights yet")
-    model = build_classifier(config, device)
-    model.load_state_dict(io.load_safetensors(weights, device=device))
-    return model.eval(), bpe.load(run_dir / TOKENIZER_FILE), config["finetune"]["labels"]
+    model = build_classifier(config, run_dir, device)
+    load_weights(model, weights, device)
+    return model.eval(), load_tokenizer(run_dir), config["finetune"]["labels"]
 
 
 def classify_texts(model, tokenizer, labels: list, texts: list, batch_size: int = 32,

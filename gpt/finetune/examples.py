@@ -29,22 +29,36 @@ IGNORE_INDEX = -100  # cross_entropy's default: targets that count for nothing
 
 
 def read_records(path) -> list[dict]:
-    """The records of a .json file (a list of objects) or a .jsonl file (one per line)."""
+    """The records of a .json file (a list of objects) or a .jsonl file (one per line);
+    a missing, binary or malformed file is a ValueError naming it (and the line)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        what = "a directory, not a records file" if path.is_dir() else "not found"
+        raise FileNotFoundError(f"--data: {path} is {what}")
     try:
-        if path.suffix == ".jsonl":
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--data: {path} is not UTF-8 text ({exc})") from None
+    if path.suffix == ".jsonl":
+        records = [_json_line(path, number, line)
+                   for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    else:
+        try:
             records = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON{' lines' if path.suffix == '.jsonl' else ''}"
-                         f": {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError(f"{path}: expected a list of records (JSON objects)")
     if not records:
         raise ValueError(f"{path}: holds no records")
     return records
+
+
+def _json_line(path: Path, number: int, line: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} line {number}: not valid JSON: {exc}") from None
 
 
 def split_records(records: list, val_fraction: float, test_fraction: float) -> dict:

@@ -14,11 +14,9 @@ adapters are merged in) or a Hugging Face GPT-2 / Llama checkpoint with its toke
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import bpe
 import minigrad
 from gpt import pretrained
 from gpt.files import ADAPTERS_FILE, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
@@ -26,19 +24,57 @@ from gpt.finetune.examples import read_records, split_records
 from gpt.finetune.lora_options import apply_lora
 from gpt.finetune.templates import CHATML, add_special_tokens, records_template
 from gpt.model import GPT, GPTConfig
-from gpt.run import load_tokenizer, load_trained_model
+from gpt.run import load_tokenizer, load_trained_model, load_weights
 from gpt.train import TrainConfig
-from gpt.validation import config_from_dict
-from minigrad import io
+from gpt.validation import ConfigFileError, config_from_dict, is_of_kind, read_json_object
 from minigrad.io import atomic
 from minigrad.nn import lora
 
+KINDS = ("instruct", "dpo", "classify")
+LORA_KEYS = {"rank": "int", "alpha": "float", "targets": "str", "dropout": "float"}
+
 
 def read_config(run_dir) -> dict:
+    """The folder's config.json, a JSON object; a fine-tuning run's is checked further
+    (`check_finetune_config`). A damaged one is a ConfigFileError naming file and key."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    config = read_json_object(path)
+    if "finetune" in config:
+        check_finetune_config(config, path)
+    return config
+
+
+def check_finetune_config(config: dict, path) -> None:
+    """The sections a fine-tuning run's config.json needs, of the right kinds, so that a
+    damaged one fails here, naming the key, instead of as a KeyError deep in loading."""
+    for key, kind, what in (("model", dict, "an object"), ("train", dict, "an object"),
+                            ("data", str, "a file path"), ("finetune", dict, "an object")):
+        if not isinstance(config.get(key), kind):
+            raise ConfigFileError(f"{path}: key {key!r} must be {what}, got "
+                                  f"{config.get(key)!r}")
+    finetune, where = config["finetune"], f"{path}, key 'finetune'"
+    if finetune.get("kind") not in KINDS:
+        raise ConfigFileError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got "
+                              f"{finetune.get('kind')!r}")
+    for key, kind, what in (("from", str, "a run folder or checkpoint"),
+                            ("options", dict, "an object")):
+        if not isinstance(finetune.get(key), kind):
+            raise ConfigFileError(f"{where}: {key!r} must be {what}, got "
+                                  f"{finetune.get(key)!r}")
+    lora = finetune.get("lora")
+    if lora is not None and not (isinstance(lora, dict) and set(lora) == set(LORA_KEYS) and all(
+            is_of_kind(lora[key], kind) for key, kind in LORA_KEYS.items())):
+        raise ConfigFileError(f"{where}: 'lora' must be null or an object with "
+                              f"{', '.join(f'{k} ({v})' for k, v in LORA_KEYS.items())}, got "
+                              f"{lora!r}")
+    labels = finetune.get("labels")
+    if finetune["kind"] == "classify" and not (
+            isinstance(labels, list) and len(labels) >= 2
+            and all(isinstance(label, str) for label in labels)):
+        raise ConfigFileError(f"{where}: 'labels' must be a list of two or more class "
+                              f"names, got {labels!r}")
 
 
 def read_finetune_config(run_dir, kind: str) -> tuple[dict, TrainConfig]:
@@ -47,7 +83,14 @@ def read_finetune_config(run_dir, kind: str) -> tuple[dict, TrainConfig]:
     config = read_config(run_dir)
     if config.get("finetune", {}).get("kind") != kind:
         raise ValueError(f"{run_dir} is not a `finetune {kind}` run folder")
-    return config, config_from_dict(TrainConfig, config["train"], "config.json, key 'train'")
+    return config, config_from_dict(TrainConfig, config["train"],
+                                    f"{Path(run_dir) / CONFIG_FILE}, key 'train'")
+
+
+def read_options(config: dict, options_cls, run_dir):
+    """The stage's options saved in a fine-tuning run's config, checked (`config_from_dict`)."""
+    return config_from_dict(options_cls, config["finetune"]["options"],
+                            f"{Path(run_dir) / CONFIG_FILE}, key 'finetune' -> 'options'")
 
 
 def write_config(run_dir, model: GPTConfig, train: TrainConfig, data, finetune: dict) -> None:
@@ -92,10 +135,10 @@ def load_finetuned(run_dir, device="cpu", merge: bool = True):
     if not weights.is_file():
         raise FileNotFoundError(f"{run_dir} has no weights yet ({WEIGHTS_FILE})")
     model = build_model(config, device)
-    model.load_state_dict(io.load_safetensors(weights, device=device))
+    load_weights(model, weights, device)
     if merge and lora.lora_modules(model):
         lora.merge_lora(model)
-    tokenizer = bpe.load(run_dir / TOKENIZER_FILE)
+    tokenizer = load_tokenizer(run_dir)
     return model.eval(), tokenizer, finetune.get("template", CHATML)
 
 
@@ -120,7 +163,7 @@ def start_or_resume(run_dir, kind: str, *, resume: bool, start: str | None, data
     if resume:
         config, _ = read_finetune_config(run_dir, kind)
         model = build_model(config, train.device)
-        return model, bpe.load(run_dir / TOKENIZER_FILE), config
+        return model, load_tokenizer(run_dir), config
     if start is None:
         raise ValueError(f"finetune {kind}: --from RUN_OR_CHECKPOINT is required")
     model, tokenizer, added = load_start(start, train.device)
@@ -133,7 +176,7 @@ def start_or_resume(run_dir, kind: str, *, resume: bool, start: str | None, data
     finetune = {"kind": kind, "from": str(start), "template": template, "options": options,
                 "lora": lora_settings}
     tokenizer.save(run_dir / TOKENIZER_FILE)
-    write_config(run_dir, model.config, train, data, finetune)
+    write_config(run_dir, model.config, train, Path(data).resolve(), finetune)  # any cwd resumes
     minigrad.manual_seed(train.seed)  # the dropout stream (a resume restores it)
     return model, tokenizer, read_config(run_dir)
 
@@ -181,7 +224,7 @@ def open_run(run_dir, kind: str, options_cls, *, data, start, train: TrainConfig
     run_dir = Path(run_dir)
     if resume:
         saved, saved_train = read_finetune_config(run_dir, kind)
-        options = options_cls(**saved["finetune"]["options"])
+        options = read_options(saved, options_cls, run_dir)
         data, start = saved["data"], saved["finetune"]["from"]
         train = saved_train if train is None else dataclasses.replace(saved_train,
                                                                       device=train.device)

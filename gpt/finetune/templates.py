@@ -59,6 +59,9 @@ def template_of(record: dict) -> str:
         return CHATML
     if isinstance(record.get("instruction"), str):
         return ALPACA
+    if "instruction" in record:
+        raise ValueError(f"an Alpaca record's 'instruction' must be a string, got "
+                         f"{record['instruction']!r}")
     raise ValueError(f"a record needs 'instruction' (Alpaca) or 'messages' (chat); got keys "
                      f"{sorted(record)}")
 

@@ -224,9 +224,9 @@ def test_lora_trains_adapters_and_head_only(base_run, data, tmp_path):
         if name.startswith("gpt.") and "lora" not in name:
             original = name.removeprefix("gpt.").replace(".base.", ".")
             np.testing.assert_array_equal(value, before[original], name)
-    model, _, _ = classify.load_classifier(tmp_path / "run")
-    assert classify.classify_texts(model, classify.bpe.load(tmp_path / "run" / "tokenizer.json"),
-                                   ["one", "two"], ["abc"])[0]["label"] in ("one", "two")
+    model, tokenizer, _ = classify.load_classifier(tmp_path / "run")
+    assert classify.classify_texts(model, tokenizer, ["one", "two"],
+                                   ["abc"])[0]["label"] in ("one", "two")
 
 
 def test_resume_after_ctrl_c_equals_an_unbroken_run(base_run, data, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ responses and evaluation, and the optional judge against a local HTTP server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -346,3 +347,91 @@ def test_starts_from_a_hugging_face_checkpoint(records_file, tmp_path):
     config = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert config["model"]["vocab_size"] == tok.vocab_size + 3  # the chat tokens were added
     assert (tmp_path / "ft" / "evaluation.json").exists()
+
+
+# -- bad input: named, and no half-made run folder -------------------------------------
+def test_a_start_that_fails_on_its_records_leaves_no_run_folder(base_run, tmp_path, capsys):
+    long = tmp_path / "long.json"  # the prompt alone fills the block: nothing to train on
+    long.write_text(json.dumps([{"instruction": "word " * 300, "output": "x"}] * 10))
+    out = tmp_path / "runs"
+    argv = ["finetune", "instruct", "--data", str(long), "--from", base_run, "--no-progress",
+            "--out", str(out), "--name", "x"]
+    assert cli.main(argv) == 2
+    assert "no training example has a response token" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # so the same --name can be used again
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("records.json", b"\xff\xfe[{}]", "is not UTF-8 text"),
+    ("records.jsonl", b'{"instruction": "a", "output": "b"}\n{bad\n',
+     "records.jsonl line 2: not valid JSON"),
+    ("records.json", b'[{"instruction": 3, "output": "b"}]',
+     "an Alpaca record's 'instruction' must be a string, got 3"),
+    ("folder", None, "is a directory, not a records file"),
+    ("missing.json", None, "missing.json is not found"),
+])
+def test_a_bad_records_file_is_named(base_run, tmp_path, name, content, message, capsys):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    elif name == "folder":
+        path.mkdir()
+    assert cli.main(["finetune", "instruct", "--data", str(path), "--from", base_run,
+                     "--no-progress", "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Errno" not in err, err
+
+
+CHAT, RESUME = ["chat"], ["finetune", "instruct", "--resume"]
+
+
+@pytest.mark.parametrize("damage, message, commands", [
+    (lambda c: [1], "expected a JSON object, got list", (CHAT, RESUME)),
+    (lambda c: {**c, "finetune": None}, "key 'finetune' must be an object, got None",
+     (CHAT, RESUME)),
+    (lambda c: {k: v for k, v in c.items() if k != "train"}, "key 'train' must be an object",
+     (CHAT, RESUME)),
+    (lambda c: {**c, "finetune": {**c["finetune"], "lora": {"rank": "x"}}},
+     "'lora' must be null or an object with rank (int)", (CHAT, RESUME)),
+    (lambda c: {**c, "finetune": {**c["finetune"], "options": {"bogus": 1}}},
+     "key 'finetune' -> 'options': unknown key(s) 'bogus'", (RESUME,)),
+    (lambda c: {**c, "finetune": {**c["finetune"], "lora": {
+        "rank": 2, "alpha": 4.0, "targets": "attention", "dropout": 0.0}}},
+     "model.safetensors does not fit the model of", (CHAT,)),
+])
+def test_a_damaged_fine_tuning_config_is_one_clear_error(base_run, records_file, tmp_path,
+                                                         damage, message, commands, capsys):
+    import shutil
+
+    run = shutil.copytree(base_run, tmp_path / "run")  # its weights, as a full fine-tune's
+    config = json.loads((run / "config.json").read_text())
+    config["data"] = str(records_file)
+    config["finetune"] = {"kind": "instruct", "from": base_run, "template": "alpaca",
+                          "options": dataclasses.asdict(InstructOptions()), "lora": None}
+    (run / "config.json").write_text(json.dumps(damage(config)))
+    for command in commands:
+        assert cli.main([*command, str(run)]) == 2, command
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (command, err)
+
+
+def test_resume_names_each_flag_it_would_ignore_and_makes_no_folder(tmp_path, capsys):
+    for flags in (["--packing"], ["--name", "x"], ["--from", "elsewhere"]):
+        assert cli.main(["finetune", "instruct", "--resume", str(tmp_path), *flags]) == 2
+        assert f"only --device may change, not {flags[0]}" in capsys.readouterr().err
+    missing = tmp_path / "missing"
+    assert cli.main(["finetune", "instruct", "--resume", str(missing)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_a_run_started_with_a_relative_data_path_resumes_from_any_folder(
+        base_run, records_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(records_file.parent)
+    assert cli.main(["finetune", "instruct", "--data", records_file.name, "--from", base_run,
+                     "--steps", "2", "--warmup", "1", "--batch-size", "2", "--eval-interval",
+                     "0", "--max-new-tokens", "1", "--no-progress", "--out", str(tmp_path),
+                     "--name", "rel"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["finetune", "instruct", "--resume", str(tmp_path / "rel"),
+                     "--no-progress"]) == 0

@@ -308,3 +308,96 @@ def test_short_runs_get_a_short_default_warmup(corpus, tmp_path):
     assert cli.main(["train", "--data", str(corpus), "--out", str(tmp_path), "--name", "s",
                      "--steps", "30", "--eval-interval", "0", *MODEL]) == 0
     assert json.loads((tmp_path / "s" / "config.json").read_text())["train"]["warmup"] == 3
+
+
+# -- run folders: names, files in the way, resume flags, live runs -----------------------
+@pytest.mark.parametrize("name", ["a/b", "..", ".", ""])
+def test_a_name_that_is_not_one_folder_is_refused_before_anything_is_written(corpus, tmp_path,
+                                                                            name, capsys):
+    out = tmp_path / "runs"
+    assert cli.main(["train", "--data", str(corpus), "--out", str(out), "--name", name,
+                     *TINY]) == 2
+    assert f"--name must be a single folder name (no '/', not '.' or '..'), got {name!r}" in \
+        capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_file_where_a_folder_should_be_is_named(corpus, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    for argv in (["--out", str(blocker)], ["--out", str(blocker / "below")],
+                 ["--out", str(tmp_path), "--name", "blocker"]):
+        assert cli.main(["train", "--data", str(corpus), *argv, *TINY]) == 2
+        err = capsys.readouterr().err
+        assert "a file is in the way" in err and "Errno" not in err, err
+    assert cli.main(["prepare", "--data", str(corpus), "--out", str(blocker)]) == 2
+    assert f"dataset folder {blocker}: a file is in the way" in capsys.readouterr().err
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("flags", [["--name", "other"], ["--out", "elsewhere"],
+                                   ["--tokenizer", "bpe", "--vocab-size", "300"],
+                                   ["--val-fraction", "0.5"], ["--ascii-only"]])
+def test_resume_refuses_the_data_and_folder_flags_it_would_ignore(run, flags, capsys):
+    assert cli.main(["train", "--resume", str(run), "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"what an unbroken run would; {flags[0]}" in err and "cannot change" in err
+
+
+def test_resuming_a_live_run_before_its_first_checkpoint_says_it_is_in_use(run, capsys):
+    for path in run.glob("*.safetensors"):
+        path.unlink()
+    lock = lock_run_dir(run)  # as the process still training towards its first save
+    try:
+        assert cli.main(["train", "--resume", str(run), "--no-progress"]) == 2
+        assert "is in use by another process" in capsys.readouterr().err
+    finally:
+        lock.release()
+
+
+def test_sample_and_eval_of_a_fine_tuning_run_point_to_chat(run, capsys):
+    config = _config(run)
+    (run / "config.json").write_text(json.dumps({**config, "finetune": {"kind": "instruct"}}))
+    for argv in (["sample", str(run)], ["eval", str(run)]):
+        assert cli.main(argv) == 2
+        assert "is a fine-tuning run: talk to it with `python -m gpt chat`" in \
+            capsys.readouterr().err
+
+
+# -- damaged files: metrics records, token files, tokenizers -----------------------------
+@pytest.mark.parametrize("line", ['{"loss": 1.0}', '{"step": "3", "loss": 1.0}'])
+def test_a_metrics_record_without_an_integer_step_is_named(run, line, capsys):
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    lines.insert(1, line + "\n")
+    (run / "metrics.jsonl").write_text("".join(lines))
+    for argv in (["train", "--resume", str(run), "--no-progress"], ["report", str(run)]):
+        assert cli.main(argv) == 2
+        assert "metrics.jsonl line 2 has no integer 'step'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("array", [np.zeros(100, dtype=np.float32),
+                                   np.zeros((10, 10), dtype=np.uint8),
+                                   np.zeros(100, dtype=np.int8)])
+def test_a_token_file_of_another_dtype_or_shape_is_refused(run, array, capsys):
+    files = json.loads((run / "data" / "dataset.json").read_text())["files"]
+    np.save(run / "data" / files["val"], array)
+    assert cli.main(["eval", str(run)]) == 2
+    assert "not a row of unsigned token ids" in capsys.readouterr().err
+
+
+def test_missing_tokenizer_files_are_named(run, capsys):
+    files = json.loads((run / "data" / "dataset.json").read_text())["files"]
+    (run / "data" / files["tokenizer"]).unlink()
+    assert cli.main(["eval", str(run)]) == 2
+    assert f"dataset: no tokenizer file at {run / 'data' / files['tokenizer']}" in \
+        capsys.readouterr().err
+    (run / "tokenizer.json").unlink()
+    assert cli.main(["sample", str(run)]) == 2
+    assert "has no tokenizer.json, the run's tokenizer" in capsys.readouterr().err
+
+
+def test_eval_batch_size_and_an_overflowing_plan_are_named(finished_run, capsys):
+    assert cli.main(["eval", str(finished_run), "--batch-size", "0"]) == 2
+    assert "--batch-size must be >= 1" in capsys.readouterr().err
+    assert cli.main(["plan", "--tokens", "1e300"]) == 2
+    assert "their training FLOPs overflow a float" in capsys.readouterr().err
