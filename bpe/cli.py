@@ -231,8 +231,7 @@ def _encode(args: argparse.Namespace) -> int:
     if isinstance(tokenizer, Tokenizer):
         _encode_stream(tokenizer, args)
         return 0
-    text = _read_input(args.input).decode("utf-8")
-    ids = tokenizer.encode(text)
+    ids = tokenizer.encode(_read_text(args.input))
     rendered = json.dumps(ids) if args.format == "json" else " ".join(map(str, ids))
     _write_output(args.output, (rendered + "\n").encode("utf-8"))
     return 0
@@ -282,11 +281,14 @@ def _encode_stream(tokenizer: Tokenizer, args: argparse.Namespace) -> None:
 @contextlib.contextmanager
 def _input_text(path: str | None):
     """The input as a UTF-8 text stream that keeps line endings: stdin or the file."""
-    if path in (None, "-"):
-        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
-        return
-    with open(path, encoding="utf-8", newline="") as file:
-        yield file
+    try:
+        if path in (None, "-"):
+            yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+            return
+        with open(path, encoding="utf-8", newline="") as file:
+            yield file
+    except UnicodeDecodeError as exc:  # only reading the input decodes bytes
+        raise _not_utf8(path, exc) from None
 
 
 @contextlib.contextmanager
@@ -305,7 +307,7 @@ def _output_file(path: str | None):
 
 def _decode(args: argparse.Namespace) -> int:
     tokenizer = _load_tokenizer(args)
-    fields = _read_input(args.input).decode("utf-8").replace(",", " ").strip().strip("[]").split()
+    fields = _read_text(args.input).replace(",", " ").strip().strip("[]").split()
     try:
         ids = [int(field) for field in fields]
     except ValueError as exc:
@@ -339,7 +341,7 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"alphabet: {''.join(tokenizer.chars)!r}")
     for path in args.files:
         data = _read_input(path)
-        text = data.decode("utf-8")
+        text = _utf8(data, path)
         started = time.perf_counter()
         if isinstance(tokenizer, Tokenizer):
             count = len(tokenizer.encode_ordinary(text))
@@ -380,6 +382,24 @@ def _read_input(path: str | None) -> bytes:
         return sys.stdin.buffer.read()
     with open(path, "rb") as file:
         return file.read()
+
+
+def _read_text(path: str | None) -> str:
+    """The input file (or stdin) as UTF-8 text; other bytes are an error naming it."""
+    return _utf8(_read_input(path), path)
+
+
+def _utf8(data: bytes, path: str | None) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: str | None, exc: UnicodeDecodeError) -> ValueError:
+    name = "stdin" if path in (None, "-") else repr(path)
+    return ValueError(f"{name} is not UTF-8 text ({exc.reason}: "
+                      f"{exc.object[exc.start:exc.start + 4]!r}...)")
 
 
 def _write_output(path: str | None, data: bytes) -> None:

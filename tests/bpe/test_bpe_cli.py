@@ -143,6 +143,19 @@ def test_errors_exit_with_status_1_and_a_message(argv, message, tokenizer_file, 
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["encode"], ["decode"], ["stats"], ["encode", "--char"]])
+def test_an_input_that_is_not_utf8_is_named(command, tokenizer_file, tmp_path, capsys):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\u00e9 12\n".encode("latin-1"))
+    tokenizer = tokenizer_file
+    if command[1:] == ["--char"]:
+        tokenizer = tmp_path / "char.json"
+        bpe.CharTokenizer.from_text("caf 12\n").save(tokenizer)
+    assert main([command[0], "-t", str(tokenizer), str(bad)]) == 1
+    assert f"{str(bad)!r} is not UTF-8 text (invalid continuation byte: b'\\xe9 12" in (
+        capsys.readouterr().err)
+
+
 @pytest.mark.parametrize(
     "argv",
     [[], ["train", "f.txt"], ["train", "f.txt", "--vocab-size", "big", "-o", "x"],
