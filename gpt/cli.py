@@ -300,16 +300,34 @@ def documents_from_args(args) -> tuple[list[str], list[str]]:
 
 def load_dataset(args, out_dir: Path) -> Dataset:
     """A prepared --data folder as is, else the documents prepared into out_dir (files
-    are streamed, so a corpus larger than memory works)."""
+    are streamed, so a corpus larger than memory works); `check_data_flags` first."""
     if args.data and len(args.data) == 1 and is_dataset(args.data[0]):
         return Dataset.load(args.data[0])
     documents = [Path(path) for path in args.data] if args.data else builtin_documents()
     sources = list(args.data) if args.data else [BUILTIN_NAME]
-    check_number("--workers", args.workers, minimum=1)
     cleaning = CleaningOptions(**given(args, CleaningOptions))
     return prepare(out_dir, documents, sources, tokenizer=args.tokenizer,
                    vocab_size=args.vocab_size, cleaning=cleaning, val_fraction=args.val_fraction,
                    workers=args.workers, progress=not getattr(args, "no_progress", False))
+
+
+def check_data_flags(args) -> None:
+    """Refuse bad data flags before any folder is made: numbers out of range, and beside a
+    prepared dataset folder the flags that turn text into one (tokenizer, split, cleaning),
+    which it would ignore."""
+    check_number("--workers", args.workers, minimum=1)
+    check_number("--val-fraction", args.val_fraction, minimum=0, below=1)
+    if not (args.data and len(args.data) == 1 and is_dataset(args.data[0])):
+        return
+    defaults = vars(build_parser().parse_args([args.command]))
+    names = ["tokenizer", "vocab_size", "val_fraction", "workers",
+             *(field.name for field in dataclasses.fields(CleaningOptions))]
+    flags = ["--" + name.replace("_", "-") for name in names
+             if hasattr(args, name) and getattr(args, name) != defaults.get(name)]
+    if flags:
+        raise ValueError(f"--data {args.data[0]} is a prepared dataset folder, with its own "
+                         f"tokenizer, split and cleaning: {', '.join(flags)} would be "
+                         "ignored (they are for text files)")
 
 
 def check_device(name: str) -> None:
@@ -373,6 +391,7 @@ def train_command(args, parallel=None) -> int:
         check_device(train_config.device)
         model_settings = {**DEFAULT_MODEL, **given(args, GPTConfig)}
         GPTConfig(vocab_size=1, **model_settings)  # bad model flags fail before any work
+        check_data_flags(args)
         run_dir, lock = new_run_dir(args.out, args.name)
         with removed_if_unfinished(run_dir, lock):
             dataset = load_dataset(args, run_dir / RUN_DATA_DIR)
@@ -529,6 +548,7 @@ def cmd_eval(args) -> int:
 def cmd_prepare(args) -> int:
     name = Path(args.data[0]).stem if args.data else BUILTIN_NAME
     out = Path(args.out or Path("data") / name)
+    check_data_flags(args)
     dataset = load_dataset(args, out)
     print(f"dataset ready in {dataset.path}")
     return 0

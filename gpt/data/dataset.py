@@ -176,6 +176,10 @@ def check_tokenizer_spec(spec: str, vocab_size: int | None) -> None:
     if spec == "bpe" and vocab_size is None:
         raise ValueError("--tokenizer bpe needs --vocab-size (e.g. 512; at least 256, "
                          "the byte alphabet)")
+    if spec != "bpe" and vocab_size is not None:
+        raise ValueError(f"--vocab-size is for --tokenizer bpe, not {spec!r} (a char "
+                         "tokenizer's vocabulary is the text's characters, a saved one has "
+                         "its own)")
     if spec not in TOKENIZER_KINDS and not Path(spec).is_file():
         raise FileNotFoundError(f"--tokenizer: {spec!r} is neither 'char', 'bpe' nor a saved "
                                 "tokenizer file")

@@ -401,3 +401,33 @@ def test_eval_batch_size_and_an_overflowing_plan_are_named(finished_run, capsys)
     assert "--batch-size must be >= 1" in capsys.readouterr().err
     assert cli.main(["plan", "--tokens", "1e300"]) == 2
     assert "their training FLOPs overflow a float" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--tokenizer", "bpe", "--vocab-size", "300"], "--tokenizer, --vocab-size"),
+    (["--val-fraction", "0.2"], "--val-fraction"),
+    (["--ascii-only"], "--ascii-only"),
+])
+@pytest.mark.parametrize("command", ["train", "prepare"])
+def test_text_flags_beside_a_prepared_dataset_are_refused(command, flags, named, finished_run,
+                                                          tmp_path, capsys):
+    """A dataset folder has its tokenizer, split and cleaning: the flags that make them
+    would be ignored silently, so they are refused, and nothing is written."""
+    out = tmp_path / "out"
+    argv = [command, "--data", str(finished_run / "data"), *flags, "--out", str(out)]
+    assert cli.main(argv + (["--steps", "4", *TINY] if command == "train" else [])) == 2
+    assert (f"is a prepared dataset folder, with its own tokenizer, split and cleaning: "
+            f"{named} would be ignored") in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_prepare_names_vocab_size_without_bpe_and_the_val_fraction_flag(corpus, tmp_path,
+                                                                       capsys):
+    out = tmp_path / "data"
+    assert cli.main(["prepare", "--data", str(corpus), "--vocab-size", "50", "--out",
+                     str(out)]) == 2
+    assert "--vocab-size is for --tokenizer bpe, not 'char'" in capsys.readouterr().err
+    assert cli.main(["prepare", "--data", str(corpus), "--val-fraction", "1", "--out",
+                     str(out)]) == 2
+    assert "--val-fraction must be >= 0 and < 1" in capsys.readouterr().err
+    assert not out.exists()
