@@ -15,6 +15,7 @@ save and check that what is left on disk is still a complete, consistent state.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -43,6 +44,11 @@ def atomic_write(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    # Named here: the temporary file's errors would name it, not `path`.
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "a folder is where the file should go", path)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "no folder to write the file in", path)
     _operation("create", path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
                                suffix=_TEMP_SUFFIX)

@@ -46,3 +46,12 @@ def test_streaming_writers_and_permissions(tmp_path):
     os.chmod(path, 0o640)
     atomic.write_text(path, "new")
     assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_a_folder_in_the_way_or_a_missing_folder_is_named_not_the_temporary(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"a folder is where the file should go: '.*n'$"):
+        atomic.write_text(tmp_path / "taken", "x")
+    with pytest.raises(FileNotFoundError, match=r"no folder to write the file in: '.*nope/f'$"):
+        atomic.write_text(tmp_path / "nope" / "f", "x")
+    assert os.listdir(tmp_path) == ["taken"] and not os.listdir(tmp_path / "taken")
