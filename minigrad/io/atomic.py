@@ -60,9 +60,12 @@ def atomic_write(path):
             os.fsync(f.fileno())
         _operation("replace", path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a full disk fails a write with no name: give it the file's
+            raise type(exc)(exc.errno, exc.strerror, path) from exc
         raise
     _operation("sync", directory)
     _fsync_directory(directory)

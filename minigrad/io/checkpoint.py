@@ -19,6 +19,7 @@ state: a poisoned one would be worse than the previous one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -83,9 +84,18 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, **extra) -> Non
                         f"schedule's settings) must be JSON-serialisable: numbers, strings, "
                         f"lists, dicts: {exc}") from None
     _check_finite({**weights, **tensors})
-    save_safetensors(tensors, os.path.join(path, state_file(save_id)),
-                     {_SAVE_ID: save_id, _STATE: encoded})
-    save_safetensors(weights, os.path.join(path, MODEL_FILE), {_SAVE_ID: save_id})  # commit
+    new_state = os.path.join(path, state_file(save_id))
+    try:
+        save_safetensors(tensors, new_state, {_SAVE_ID: save_id, _STATE: encoded})
+        save_safetensors(weights, os.path.join(path, MODEL_FILE), {_SAVE_ID: save_id})  # commit
+    except OSError as exc:  # a full disk, say: the previous checkpoint is still whole
+        with contextlib.suppress(OSError):
+            atomic.remove(new_state)
+        if exc.errno is None:
+            raise
+        raise type(exc)(exc.errno, f"{exc.strerror}; this checkpoint was not saved, the "
+                        f"previous one in {os.fspath(path)} (if any) is kept",
+                        exc.filename) from exc
     remove_stale_states(path)
 
 

@@ -431,3 +431,22 @@ def test_prepare_names_vocab_size_without_bpe_and_the_val_fraction_flag(corpus, 
                      str(out)]) == 2
     assert "--val-fraction must be >= 0 and < 1" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_full_disk_while_preparing_names_the_dataset_folder(corpus, tmp_path, monkeypatch,
+                                                              capsys):
+    """The scratch files' writes fail without a file name (ENOSPC): the message names the
+    dataset folder, and no half-made dataset is left."""
+    import errno
+
+    from gpt.data import dataset
+
+    def full(self, *args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(dataset._Job, "_encode", full)
+    out = tmp_path / "data"
+    assert cli.main(["prepare", "--data", str(corpus), "--out", str(out), "--no-progress"]) == 2
+    assert (f"No space left on device while preparing the dataset; its previous contents, "
+            f"if any, are kept: '{out}'") in capsys.readouterr().err
+    assert not out.exists() or not [name for name in os.listdir(out) if name != ".lock"]

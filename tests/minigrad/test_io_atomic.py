@@ -55,3 +55,21 @@ def test_a_folder_in_the_way_or_a_missing_folder_is_named_not_the_temporary(tmp_
     with pytest.raises(FileNotFoundError, match=r"no folder to write the file in: '.*nope/f'$"):
         atomic.write_text(tmp_path / "nope" / "f", "x")
     assert os.listdir(tmp_path) == ["taken"] and not os.listdir(tmp_path / "taken")
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    """A full disk fails a buffered write at flush or fsync with no file name: the error
+    gets the target's name, and the old file stays."""
+    import errno
+
+    path = tmp_path / "f.json"
+    atomic.write_text(path, "old")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError, match=r"No space left on device: '.*f\.json'$") as caught:
+        atomic.write_text(path, "new")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["f.json"]

@@ -149,6 +149,37 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path, model2, optimizer2, scheduler2) == {"step": 3}
 
 
+def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch):
+    """The weights' write fails (ENOSPC at fsync, as a full disk does): the new training
+    state is removed again, the previous checkpoint stays whole, and the error says so."""
+    import errno
+
+    from minigrad.io import atomic
+
+    model, optimizer, scheduler = _setup(0)
+    save_checkpoint(tmp_path, model, optimizer, scheduler, step=1)
+    old_files = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    _train(model, optimizer, scheduler, 1)
+    real_fsync, synced = os.fsync, []
+
+    def full_on_the_weights(fd):
+        synced.append(fd)
+        if len(synced) == 3:  # the state file, its folder, then the weights
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", full_on_the_weights)
+    with pytest.raises(OSError, match="this checkpoint was not saved, the previous one in "
+                                      ".* is kept") as caught:
+        save_checkpoint(tmp_path, model, optimizer, scheduler, step=2)
+    monkeypatch.undo()
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == os.path.join(tmp_path, MODEL_FILE)
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == old_files
+    model2, optimizer2, scheduler2 = _setup(1)
+    assert load_checkpoint(tmp_path, model2, optimizer2, scheduler2) == {"step": 1}
+
+
 def test_non_finite_state_is_not_saved(tmp_path):
     model, optimizer, scheduler = _setup(0)
     _train(model, optimizer, scheduler, 1)
