@@ -43,8 +43,9 @@ class MetricsLog:
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
     def log(self, record: dict) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with atomic.file_named(self.path):  # a full disk
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
         self.count += 1
 
     def close(self) -> None:

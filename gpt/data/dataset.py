@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import time
@@ -304,21 +303,16 @@ class _Job:
                     _remove_other_versions(out_dir, cached.meta["files"])
                     return cached
             started = time.perf_counter()
-            try:
-                with atomic.scratch_file(out_dir, "corpus") as corpus, \
-                        atomic.scratch_file(out_dir, "ids") as ids_file:
-                    report, spans = self._clean(Path(corpus))
-                    tok = make_tokenizer(self.tokenizer, self._corpus_documents(corpus, spans),
-                                         self.vocab_size, self.workers)
-                    count = self._encode(tok, Path(corpus), Path(ids_file))
-                    meta = self._commit(tok, Path(ids_file), count, report)
-            except OSError as exc:
-                if exc.filename is not None or exc.errno is None:
-                    raise
-                # the scratch files' writes (a full disk): name the folder, not a temporary
-                raise type(exc)(exc.errno, f"{exc.strerror} while preparing the dataset; its "
-                                "previous contents, if any, are kept",
-                                os.fspath(out_dir)) from exc
+            # the scratch files' writes (a full disk) are named by the folder
+            with atomic.file_named(out_dir, " while preparing the dataset; its previous "
+                                   "contents, if any, are kept"), \
+                    atomic.scratch_file(out_dir, "corpus") as corpus, \
+                    atomic.scratch_file(out_dir, "ids") as ids_file:
+                report, spans = self._clean(Path(corpus))
+                tok = make_tokenizer(self.tokenizer, self._corpus_documents(corpus, spans),
+                                     self.vocab_size, self.workers)
+                count = self._encode(tok, Path(corpus), Path(ids_file))
+                meta = self._commit(tok, Path(ids_file), count, report)
             seconds = max(time.perf_counter() - started, 1e-9)
         megabytes = self.total_bytes / 1e6
         self.log(f"prepare: {count:,} tokens ({meta['token_dtype']}, vocabulary "

@@ -53,22 +53,32 @@ def atomic_write(path):
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
                                suffix=_TEMP_SUFFIX)
     try:
-        os.chmod(tmp, _mode_for(path))
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        _operation("replace", path)
-        os.replace(tmp, path)
-    except BaseException as exc:
+        with file_named(path):
+            os.chmod(tmp, _mode_for(path))
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            _operation("replace", path)
+            os.replace(tmp, path)
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            # a full disk fails a write with no name: give it the file's
-            raise type(exc)(exc.errno, exc.strerror, path) from exc
         raise
     _operation("sync", directory)
     _fsync_directory(directory)
+
+
+@contextlib.contextmanager
+def file_named(path, detail: str = ""):
+    """Give an OSError of the block that names no file (a full disk fails a buffered write
+    so) `path` as its file name, with `detail` after its message."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror + detail, os.fspath(path)) from exc
 
 
 def write_bytes(path, data: bytes) -> None:

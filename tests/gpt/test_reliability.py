@@ -450,3 +450,21 @@ def test_a_full_disk_while_preparing_names_the_dataset_folder(corpus, tmp_path, 
     assert (f"No space left on device while preparing the dataset; its previous contents, "
             f"if any, are kept: '{out}'") in capsys.readouterr().err
     assert not out.exists() or not [name for name in os.listdir(out) if name != ".lock"]
+
+
+def test_a_full_disk_while_logging_names_the_metrics_file(tmp_path):
+    import errno
+
+    from gpt.runlog import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+
+    class FullDisk(io.StringIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    log._file.close()
+    log._file = FullDisk()
+    with pytest.raises(OSError, match=r"No space left on device: '.*metrics\.jsonl'$"):
+        log.log({"step": 1, "loss": 2.0})
+    assert log.count == 0
