@@ -200,16 +200,20 @@ class Module:
         return {name: t.detach() for name, t in self._state_targets(prefix).items()}
 
     def _state_targets(self, prefix: str = "") -> dict:
-        """name -> the live tensor behind each state_dict entry."""
+        """name -> the live tensor behind each state_dict entry. A module reached by two
+        paths (`self.b = self.a`) appears under both, as in PyTorch: unlike
+        `named_modules`, this walk keeps no memo."""
+        dot = f"{prefix}." if prefix else ""
         targets = {}
-        for module_prefix, module in self.named_modules(prefix):
-            dot = f"{module_prefix}." if module_prefix else ""
-            for name, p in module._parameters.items():
-                if p is not None:
-                    targets[dot + name] = p
-            for name, b in module._buffers.items():
-                if b is not None and name not in module._non_persistent:
-                    targets[dot + name] = b
+        for name, p in self._parameters.items():
+            if p is not None:
+                targets[dot + name] = p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                targets[dot + name] = b
+        for name, child in self._modules.items():
+            if child is not None:
+                targets.update(child._state_targets(dot + name))
         return targets
 
     def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:

@@ -102,6 +102,20 @@ def _category(t: Tensor) -> str:
     return "bool" if t.dtype == t.device.dtype("bool") else "integer"
 
 
+def to_floating(a: Tensor) -> Tensor:
+    """a, or for an integer or bool a its float32 copy: PyTorch's float functions (exp,
+    sin, logsumexp, ...) promote such inputs to the default dtype, where NumPy gives
+    float64 (float16 for bool)."""
+    return a if a.device.is_floating(a.dtype) else a.astype("float32")
+
+
+def require_floating(op: str, a: Tensor) -> None:
+    """Raise as PyTorch does for ops defined on floating-point tensors only (mean, var)."""
+    if not a.device.is_floating(a.dtype):
+        raise TypeError(f"{op}: needs a floating-point tensor, got {a.dtype}; "
+                        f"convert it first (x.float())")
+
+
 def as_tensor(x, like: Tensor) -> Tensor:
     """x as a Tensor on like's device; Python scalars take like's dtype."""
     if isinstance(x, Tensor):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from minigrad.autograd import Function
+from minigrad.ops._util import to_floating
 from minigrad.tensor import Tensor
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -158,11 +159,11 @@ class LogSigmoid(Function):
 
 
 def tanh(a: Tensor) -> Tensor:
-    return Tanh()(a)
+    return Tanh()(to_floating(a))
 
 
 def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid()(a)
+    return Sigmoid()(to_floating(a))
 
 
 def relu(a: Tensor) -> Tensor:
@@ -170,7 +171,7 @@ def relu(a: Tensor) -> Tensor:
 
 
 def erf(a: Tensor) -> Tensor:
-    return Erf()(a)
+    return Erf()(to_floating(a))
 
 
 def silu(a: Tensor) -> Tensor:

@@ -8,6 +8,8 @@ write is a scatter-add (the backend's `index_add` primitive), never a plain assi
 
 from __future__ import annotations
 
+import numbers
+
 from minigrad.autograd import Function
 from minigrad.backends import dtype_name
 from minigrad.ops._util import as_tensor, cast_to, grad_like, is_scalar, normalize_axis
@@ -93,6 +95,9 @@ def _device_key(key, device):
 def getitem(a: Tensor, key) -> Tensor:
     key, advanced = _device_key(key, a.device)
     parts = key if isinstance(key, tuple) else (key,)
+    if advanced and any(_is_int(k) for k in parts):
+        select, rest = _split_ints(parts, a.device)
+        return getitem(getitem(a, select), rest)
     new_axes = None
     if not advanced and any(k is None for k in parts):
         # `None` becomes a reshape after indexing: portable to every array library.
@@ -112,6 +117,21 @@ def getitem(a: Tensor, key) -> Tensor:
             shape.insert(axis, 1)
         out = out.reshape(tuple(shape))
     return out
+
+
+def _split_ints(parts: tuple, device) -> tuple[tuple, tuple]:
+    """An advanced key with ints -> (the ints and Nones, the rest), applied one after the
+    other. PyTorch takes an int beside index arrays as a basic index (a select), where
+    NumPy broadcasts it with the arrays: for x of shape (2, 2, 2), x[0, :, [1, 0, 1]] is
+    (2, 3) in PyTorch, (3, 2) in NumPy."""
+    select = tuple(x for k in parts for x in (
+        [k] if _is_int(k) or k is None or k is Ellipsis else [slice(None)] * _dims_of(k, device)))
+    rest = tuple(slice(None) if k is None else k for k in parts if not _is_int(k))
+    return select, rest
+
+
+def _is_int(part) -> bool:
+    return isinstance(part, numbers.Integral) and not isinstance(part, bool)
 
 
 def _is_mask(parts: tuple, a: Tensor) -> bool:
@@ -421,32 +441,39 @@ class SetItem(Function):
 
     name = "setitem"
 
-    def __init__(self, key, advanced: bool):
-        self.key, self.advanced = key, advanced
+    def __init__(self, key, advanced: bool, select=None):
+        # select: ints applied first as a basic index (a view), see `_split_ints`
+        self.key, self.advanced, self.select = key, advanced, select
 
     def forward(self, a, value):
         self.value_meta = (value.shape, value.dtype)
         out = self.xp.asarray(a, copy=True)
-        out[self.key] = self.xp.astype(value, a.dtype)
+        _selected(out, self.select)[self.key] = self.xp.astype(value, a.dtype)
         return out
 
     def backward(self, g):
         ga = gv = None
         if self.needs_input_grad[0]:
             ga = self.xp.asarray(g, copy=True)
-            ga[self.key] = 0
+            _selected(ga, self.select)[self.key] = 0
         if self.needs_input_grad[1]:
+            g = _selected(g, self.select)
             part = self.device.gather(g, self.key) if self.advanced else g[self.key]
             gv = grad_like(self.xp, part, *self.value_meta)
         return ga, gv
 
 
+def _selected(array, select):
+    """array[select], a view of it (basic indexing), or array itself for None."""
+    return array if select is None else array[select]
+
+
 def setitem(a: Tensor, key, value) -> Tensor:
     """a with a[key] = value, out of place and differentiable (see `SetItem`); the
     in-place `Tensor.__setitem__` writes its result back into a."""
-    parts, advanced, value = _assignment(a, key, value)
+    parts, advanced, value, select = _assignment(a, key, value)
     try:
-        return SetItem(parts, advanced)(a, value)
+        return SetItem(parts, advanced, select)(a, value)
     except (IndexError, ValueError) as exc:
         raise _assignment_error(a, key, value, exc) from None
 
@@ -454,15 +481,16 @@ def setitem(a: Tensor, key, value) -> Tensor:
 def assign(a: Tensor, key, value) -> None:
     """a.data[key] = value, in a's memory, with no graph: `Tensor.__setitem__` when no
     gradient is recorded (writing a KV cache costs the written part only)."""
-    parts, _, value = _assignment(a, key, value)
+    parts, _, value, select = _assignment(a, key, value)
     try:
-        a.data[parts] = a.device.xp.astype(value.data, a.dtype)
+        _selected(a.data, select)[parts] = a.device.xp.astype(value.data, a.dtype)
     except (IndexError, ValueError) as exc:
         raise _assignment_error(a, key, value, exc) from None
 
 
 def _assignment(a: Tensor, key, value):
-    """(key as device arrays and bounded slices, whether advanced, value as a Tensor)."""
+    """(key as device arrays and bounded slices, whether advanced, value as a Tensor, and
+    the ints to select first, or None: see `_split_ints`)."""
     key, advanced = _device_key(key, a.device)
     parts = key if isinstance(key, tuple) else (key,)
     if any(k is None for k in parts):
@@ -471,7 +499,10 @@ def _assignment(a: Tensor, key, value):
     if not any(k is Ellipsis for k in parts) and named < a.ndim and not _is_mask(parts, a):
         parts = parts + (Ellipsis,)
     parts = _bounded_slices(parts, a.shape, named, a.device)
-    return (parts if len(parts) != 1 else parts[0]), advanced, as_tensor(value, a)
+    select = None
+    if advanced and any(_is_int(k) for k in parts):  # as in getitem: the ints first
+        select, parts = _split_ints(parts, a.device)
+    return (parts if len(parts) != 1 else parts[0]), advanced, as_tensor(value, a), select
 
 
 def _assignment_error(a, key, value, exc) -> Exception:

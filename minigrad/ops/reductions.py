@@ -14,7 +14,14 @@ import math
 from typing import NamedTuple
 
 from minigrad.autograd import Function
-from minigrad.ops._util import dim_alias, keepdims_shape, normalize_axes, normalize_axis
+from minigrad.ops._util import (
+    dim_alias,
+    keepdims_shape,
+    normalize_axes,
+    normalize_axis,
+    require_floating,
+    to_floating,
+)
 from minigrad.tensor import Tensor
 
 
@@ -238,6 +245,7 @@ def sum(a: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None)
 
 
 def mean(a: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    require_floating("mean", a)
     return Mean(*_dims("mean", dim, keepdim, axis, keepdims))(a)
 
 
@@ -298,6 +306,7 @@ def var(a: Tensor, dim=None, *, correction=1, keepdim: bool = False, axis=None,
     """Variance with PyTorch's default correction=1 (the unbiased estimate); correction=0
     is the population variance (`unbiased=False` is its old name)."""
     dim, keepdim = _dims("var", dim, keepdim, axis, keepdims)
+    require_floating("var", a)
     return Var(dim, keepdim, _correction(correction, unbiased))(a)
 
 
@@ -305,6 +314,7 @@ def std(a: Tensor, dim=None, *, correction=1, keepdim: bool = False, axis=None,
         keepdims=None, unbiased: bool | None = None) -> Tensor:
     """Standard deviation, sqrt(var) with the same correction (default 1)."""
     dim, keepdim = _dims("std", dim, keepdim, axis, keepdims)
+    require_floating("std", a)
     return Std(dim, keepdim, _correction(correction, unbiased))(a)
 
 
@@ -323,7 +333,7 @@ def norm(a: Tensor, p=2, dim=None, keepdim: bool = False, *, axis=None,
 
 def logsumexp(a: Tensor, dim=None, keepdim: bool = False, *, axis=None,
               keepdims=None) -> Tensor:
-    return LogSumExp(*_dims("logsumexp", dim, keepdim, axis, keepdims))(a)
+    return LogSumExp(*_dims("logsumexp", dim, keepdim, axis, keepdims))(to_floating(a))
 
 
 def argmax(a: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:

@@ -4,7 +4,14 @@ clip, maximum, minimum."""
 from __future__ import annotations
 
 from minigrad.autograd import Function
-from minigrad.ops._util import as_tensor, grad_like, is_scalar, promote_pair, scalar_value
+from minigrad.ops._util import (
+    as_tensor,
+    grad_like,
+    is_scalar,
+    promote_pair,
+    scalar_value,
+    to_floating,
+)
 from minigrad.tensor import Tensor
 
 
@@ -180,19 +187,19 @@ class Minimum(_Extremum):
 
 
 def exp(a: Tensor) -> Tensor:
-    return Exp()(a)
+    return Exp()(to_floating(a))
 
 
 def log(a: Tensor) -> Tensor:
-    return Log()(a)
+    return Log()(to_floating(a))
 
 
 def sqrt(a: Tensor) -> Tensor:
-    return Sqrt()(a)
+    return Sqrt()(to_floating(a))
 
 
 def rsqrt(a: Tensor) -> Tensor:
-    return Rsqrt()(a)
+    return Rsqrt()(to_floating(a))
 
 
 def square(a: Tensor) -> Tensor:
@@ -200,11 +207,11 @@ def square(a: Tensor) -> Tensor:
 
 
 def log1p(a: Tensor) -> Tensor:
-    return Log1p()(a)
+    return Log1p()(to_floating(a))
 
 
 def expm1(a: Tensor) -> Tensor:
-    return Expm1()(a)
+    return Expm1()(to_floating(a))
 
 
 def sign(a: Tensor) -> Tensor:
@@ -212,11 +219,11 @@ def sign(a: Tensor) -> Tensor:
 
 
 def sin(a: Tensor) -> Tensor:
-    return Sin()(a)
+    return Sin()(to_floating(a))
 
 
 def cos(a: Tensor) -> Tensor:
-    return Cos()(a)
+    return Cos()(to_floating(a))
 
 
 def abs(a: Tensor) -> Tensor:
@@ -226,8 +233,24 @@ def abs(a: Tensor) -> Tensor:
 def clip(a: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clip_by_tensors(a, min, max)
     return Clip(None if min is None else scalar_value(min),
                 None if max is None else scalar_value(max))(a)
+
+
+def _clip_by_tensors(a: Tensor, low, high) -> Tensor:
+    """clip with tensor bounds (broadcast), as two `where`s: like PyTorch, the gradient
+    goes to a where low <= a <= high, to low where a < low, to high where the result
+    would exceed high (high wins when low > high)."""
+    from minigrad.ops.indexing import where
+
+    out = a
+    if low is not None:
+        out = where(out < low, low, out)
+    if high is not None:
+        out = where(out > high, high, out)
+    return out
 
 
 def maximum(a, b) -> Tensor:

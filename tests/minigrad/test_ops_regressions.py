@@ -163,3 +163,110 @@ def test_prod_gradient_with_zeros(device, values):
     tx = torch.tensor(values, dtype=torch.float64, requires_grad=True)
     tx.prod(dim=1).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+# Float functions of integer and bool tensors give float32, PyTorch's default dtype
+# (NumPy gave float64, and float16 for bool).
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # log(0), rsqrt(0): -inf, inf
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "rsqrt", "log1p", "expm1", "sin",
+                                  "cos", "tanh", "sigmoid", "erf", "logsumexp"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_float_functions_of_integer_tensors_are_float32(device, name, dtype):
+    values = np.array([[1, 2, 0], [3, 1, 1]]).astype(dtype)
+    got = getattr(mg.tensor(values, device=device), name)(
+        *((1,) if name == "logsumexp" else ()))
+    want = getattr(torch.from_numpy(values), name)(*((1,) if name == "logsumexp" else ()))
+    assert mg.backends.dtype_name(got.dtype) == "float32"
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+# mean, var and std need floating-point input, as in PyTorch (they returned float64).
+@pytest.mark.parametrize("op", [lambda x: x.mean(), lambda x: x.var(0), lambda x: x.std(),
+                                lambda x: x.mean(dim=0, keepdim=True)],
+                         ids=["mean", "var", "std", "mean_dim"])
+@pytest.mark.parametrize("dtype", ["int64", "bool"])
+def test_mean_var_std_of_integer_tensors_raise(op, dtype):
+    x = mg.tensor(np.array([1, 0, 1]).astype(dtype))
+    with pytest.raises(TypeError, match="floating-point"):
+        op(x)
+    with pytest.raises(RuntimeError):
+        op(torch.tensor(np.array([1, 0, 1]).astype(dtype)))
+
+
+# An int beside index arrays is a basic index (PyTorch), not broadcast with them (NumPy).
+@pytest.mark.parametrize("key", [
+    (1, slice(None), [2, 0, 2]), (slice(None), 0, slice(None), [1, 1]),
+    (-1, Ellipsis, [0, 2]), ([1, 0], slice(None), 1), (0, [True, False, True])])
+def test_int_beside_index_arrays_selects_first(device, key):
+    values = np.arange(2 * 3 * 3, dtype=np.float64).reshape(2, 3, 3)
+    if len(key) == 4:
+        values = values.reshape(2, 3, 3, 1).repeat(2, axis=-1)
+    x = leaf(values, device=device)
+    mkey = tuple(mg.tensor(np.array(k), device=device) if isinstance(k, list) else k
+                 for k in key)
+    tkey = tuple(torch.tensor(k) if isinstance(k, list) else k for k in key)
+    tx = torch.tensor(values, requires_grad=True)
+    out, want = x[mkey], tx[tkey]
+    assert out.shape == tuple(want.shape)
+    np.testing.assert_array_equal(out.numpy(), want.detach().numpy())
+    seed = np.arange(want.numel(), dtype=np.float64).reshape(tuple(want.shape))
+    out.backward(seed)
+    want.backward(torch.tensor(seed))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_setitem_with_an_int_beside_index_arrays():
+    values = np.arange(8.0).reshape(2, 2, 2)
+    v = np.arange(6.0).reshape(2, 3) + 10
+    x, tx = leaf(values), torch.tensor(values, requires_grad=True)
+    value, tvalue = leaf(v), torch.tensor(v, requires_grad=True)
+    y, ty = x * 1.0, tx * 1.0
+    y[1, :, mg.tensor(np.array([1, 0, 1]))] = value
+    ty[1, :, torch.tensor([1, 0, 1])] = tvalue
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    seed = np.arange(8.0).reshape(2, 2, 2)
+    y.backward(seed)
+    ty.backward(torch.tensor(seed))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_array_equal(value.grad.numpy(), tvalue.grad.numpy())
+    with mg.no_grad():  # the in-place path without a graph
+        z = mg.tensor(values.copy())
+        z[1, :, mg.tensor(np.array([1, 0, 1]))] = mg.tensor(v)
+    np.testing.assert_array_equal(z.numpy(), ty.detach().numpy())
+
+
+# clamp with tensor bounds (broadcast): values and the gradients of all three.
+def test_clamp_with_tensor_bounds(device):
+    rng = np.random.default_rng(3)
+    x, low = rng.standard_normal((4, 5)), rng.standard_normal((4, 5)) - 1
+    high = rng.standard_normal(5) + 1
+    ours, theirs = [leaf(a, device=device) for a in (x, low, high)], [
+        torch.tensor(a, requires_grad=True) for a in (x, low, high)]
+    seed = rng.standard_normal((4, 5))
+    ours[0].clamp(ours[1], ours[2]).backward(seed)
+    theirs[0].clamp(theirs[1], theirs[2]).backward(torch.tensor(seed))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+    got = mg.clamp(mg.tensor(x, device=device), max=mg.tensor(high, device=device))
+    np.testing.assert_array_equal(got.numpy(), torch.clamp(torch.tensor(x),
+                                                           max=torch.tensor(high)).numpy())
+
+
+# A module reached by two attributes appears under both names in state_dict.
+def test_state_dict_lists_a_shared_module_under_each_name():
+    class Tied(mg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = mg.nn.Linear(2, 2)
+            self.b = self.a
+
+    class TorchTied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(2, 2)
+            self.b = self.a
+
+    model = Tied()
+    assert list(model.state_dict()) == list(TorchTied().state_dict())
+    assert [n for n, _ in model.named_parameters()] == ["a.weight", "a.bias"]
+    model.load_state_dict(model.state_dict())
