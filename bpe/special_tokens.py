@@ -28,6 +28,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping
 from functools import lru_cache
+from itertools import accumulate
 from typing import Literal
 
 import regex
@@ -124,16 +125,19 @@ class SpecialTokens:
     def within(self, text: str, tokens: frozenset[str]) -> Callable[[int], bool] | None:
         """A test for positions strictly inside an occurrence of ``tokens`` in ``text``.
 
-        None when there is no occurrence. Used to keep cuts out of special tokens.
+        None when there is no occurrence. Used to keep cuts out of special tokens. Every
+        occurrence counts, also one that overlaps another: which ones a scan matches depends
+        on where it starts, and ``text`` may be a window of a longer text (a file's blocks).
         """
-        spans = [match.span() for match in self.find(text, tokens)]
+        spans = [match.span() for match in _alternation(tokens).finditer(text, overlapped=True)]
         if not spans:
             return None
         starts = [start for start, _ in spans]
+        ends = list(accumulate((end for _, end in spans), max))  # the furthest end so far
 
         def inside(position: int) -> bool:
             index = bisect_right(starts, position - 1) - 1
-            return index >= 0 and spans[index][1] > position
+            return index >= 0 and ends[index] > position
 
         return inside
 

@@ -124,7 +124,9 @@ class TrainingOptions:
             progress=report,
         )
         if not counts:
-            raise ValueError("the training corpus is empty: there is no text to learn from")
+            besides = " but the special tokens" if self.special_tokens else ""
+            raise ValueError(f"the training corpus is empty: there is no text{besides} to "
+                             "learn from")
         learned = learn_merges(
             counts,
             num_tokens=self.vocab_size - len(self.special_tokens),

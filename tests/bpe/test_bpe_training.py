@@ -206,6 +206,21 @@ def test_no_cut_inside_a_special_token_that_ends_in_the_next_block(tmp_path, blo
     assert sum(piece.count("<a\nb>") for piece in pieces) == 30
 
 
+@pytest.mark.parametrize("block", range(1, 12))
+def test_no_cut_inside_a_special_token_that_overlaps_another_occurrence(tmp_path, block):
+    # "a\na" overlaps itself: the text holds it at 0, 4, 8, ..., but a scan that starts
+    # inside one (a block's context) finds it at 2, 6, ... and would allow a cut at 6.
+    text = "a\na\n" * 12 + "a"
+    path = tmp_path / "text.txt"
+    path.write_bytes(text.encode())
+    specials = SpecialTokens({"a\na": 0})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bpe.training, "PIECE_CHARS", block)
+        pieces = list(read_files([path], SplitPattern.resolve("gpt2"), specials))
+    assert "".join(pieces) == text
+    assert [part for piece in pieces for part in specials.split(piece)] == specials.split(text)
+
+
 def test_file_blocks_are_never_cut_inside_a_special_token(tmp_path, monkeypatch):
     # "<|a\nb|>" contains a place where the pattern allows a cut; blocks end all around it.
     monkeypatch.setattr(bpe.training, "PIECE_CHARS", 64)
@@ -270,6 +285,11 @@ def test_bad_training_options_are_clear_errors(options, error, message):
 def test_empty_corpus_is_an_error(texts):
     with pytest.raises(ValueError, match="corpus is empty"):
         Tokenizer.train(texts, vocab_size=300)
+
+
+def test_a_corpus_of_only_special_tokens_is_an_error_that_says_so():
+    with pytest.raises(ValueError, match="no text but the special tokens to learn from"):
+        Tokenizer.train(["<s><s>", "<s>"], vocab_size=300, special_tokens=["<s>"])
 
 
 def test_non_string_training_text_is_an_error():
