@@ -763,6 +763,7 @@ def cmd_classify(args) -> int:
 
 
 def cmd_chat(args) -> int:
+    check_sampling_flags(args)
     check_device(args.device)
     chat(args.run_dir, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
          top_k=args.top_k, top_p=args.top_p, seed=args.seed, system=args.system,

@@ -111,7 +111,9 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None,
     logits = logits.detach().to(generator.device, "float64")
     if temperature == 0:
         return int(logits.argmax().item())
-    scores = logits / temperature
+    # Shifted so the largest is 0 (softmax is unchanged): a tiny temperature then sends
+    # the others to -inf, never several logits to +inf, which would tie in the argmax.
+    scores = (logits - logits.max()) / temperature
     if top_k is not None:
         scores = top_k_filter(scores, top_k)
     if top_p is not None:
@@ -130,7 +132,9 @@ def top_k_filter(logits, k: int):
 
 def top_p_filter(logits, p: float):
     """Logits (..., V) keeping the most likely tokens until their probability reaches p
-    (always at least the top token); the rest become -inf."""
+    (always at least the top token); the rest become -inf. Tokens tied with the least
+    likely kept one are kept too, as in `top_k_filter` (Hugging Face's TopPLogitsWarper
+    keeps just enough of them to reach p, picked by its sort order)."""
     descending = logits.sort(dim=-1, descending=True).values
     probs = descending.softmax(dim=-1)
     mass_before = probs.cumsum(dim=-1) - probs  # mass of the more likely ones

@@ -79,3 +79,15 @@ def test_chat_refuses_a_run_that_is_not_fine_tuned(runs, capsys):
 
     assert cli.main(["chat", str(runs / "base")]) == 2
     assert "not a fine-tuning run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--top-p", "0"), ("--top-p", "1.5"), ("--top-k", "0"),
+                                         ("--temperature", "-1"), ("--temperature", "nan"),
+                                         ("--max-new-tokens", "-1"), ("--seed", "-1")])
+def test_chat_refuses_bad_sampling_flags_first(tmp_path, capsys, flag, value):
+    """Named by flag, before the run is loaded or a line is read (they used to surface as
+    generate's keyword errors after the first line, or NumPy's for a seed)."""
+    from gpt import cli
+
+    assert cli.main(["chat", str(tmp_path / "no-run"), flag, value]) == 2
+    assert f"gpt chat: error: {flag} must be" in capsys.readouterr().err

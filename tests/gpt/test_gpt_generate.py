@@ -146,6 +146,50 @@ def test_sampling_frequencies_follow_the_filtered_softmax():
     assert {sample_next(logits, 1.0, top_p=0.35, generator=gen) for _ in range(50)} == {3}
 
 
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # to -inf
+def test_a_tiny_temperature_samples_the_argmax():
+    """1e-310 (subnormal) overflows logits / temperature to +-inf; the argmax must still
+    win, as temperature -> 0 tends to greedy decoding (it used to pick token 0)."""
+    for values in ([1.0, 2.0, 0.5], [-3.0, -2.0, -5.0]):
+        logits = minigrad.tensor(values, dtype="float64")
+        for top_p in (None, 0.5):
+            draws = {sample_next(logits, 1e-310, top_p=top_p, generator=minigrad.Generator(s))
+                     for s in range(10)}
+            assert draws == {1}
+
+
+def test_top_p_keeps_the_tokens_tied_with_the_last_kept_one():
+    """p = 0.8 needs 0.5, 0.25 and one 0.125: both 0.125s stay (the documented tie rule)."""
+    logits = minigrad.tensor(np.log([0.125, 0.5, 0.125, 0.25]))
+    assert np.isfinite(top_p_filter(logits, 0.8).numpy()).all()
+    assert np.isfinite(top_p_filter(logits, 0.7).numpy()).tolist() == [False, True, False, True]
+
+
+def test_filtered_distribution_equals_hugging_face_warpers():
+    """softmax(top_p(top_k(logits / T))) equals transformers' Temperature, TopK and TopP
+    logits warpers on random rows (no ties, p off the cumulative boundaries)."""
+    torch = pytest.importorskip("torch", reason="compares with transformers")
+    warpers = pytest.importorskip("transformers.generation.logits_process",
+                                  reason="compares with transformers")
+    rng = np.random.default_rng(0)
+    ids = torch.zeros((1, 1), dtype=torch.long)
+    for _ in range(60):
+        vocab = int(rng.integers(1, 40))
+        row = rng.normal(0, rng.choice([0.3, 3.0]), vocab)
+        row[rng.random(vocab) < 0.2] = -np.inf
+        row[rng.integers(vocab)] = 0.0  # at least one finite logit
+        temperature, top_k = float(rng.choice([0.05, 0.7, 1.0, 4.0])), int(rng.integers(1, 45))
+        top_p = float(rng.uniform(0.01, 1.0))
+        ours = top_p_filter(top_k_filter(minigrad.tensor(row) / temperature, top_k), top_p)
+        theirs = torch.tensor(row)[None]
+        for warper in (warpers.TemperatureLogitsWarper(temperature),
+                       warpers.TopKLogitsWarper(top_k), warpers.TopPLogitsWarper(top_p)):
+            theirs = warper(ids, theirs)
+        np.testing.assert_allclose(ours.softmax(dim=-1).numpy(),
+                                   theirs.softmax(dim=-1)[0].numpy(), rtol=1e-10, atol=1e-15)
+
+
 # -- stop sequences -------------------------------------------------------------------
 def test_generation_stops_at_a_stop_sequence_and_drops_it():
     model = make_model()
