@@ -213,6 +213,10 @@ def rope_settings(hf: dict) -> tuple[float, dict | None]:
 
 def family_of(config: GPTConfig) -> str:
     """'gpt2' or 'llama': the Hugging Face layout that reproduces `config` exactly."""
+    extras = [name for name in ("qk_norm", "logit_softcap") if getattr(config, name)]
+    if extras:  # the rest of the model would write, and load with other logits
+        raise PretrainedError(f"save_pretrained: {' and '.join(extras)} cannot be written: "
+                              "neither the GPT-2 nor the Llama layout has that setting")
     if (config.positions, config.norm, config.norm_placement, config.bias,
             config.kv_heads) == ("learned", "layernorm", "pre", True, config.n_head) \
             and config.mlp in GPT2_TO_HF_ACTIVATION:

@@ -313,6 +313,21 @@ def test_unsupported_configs_name_the_setting(checkpoints, tmp_path):
                                       n_embd=4, norm_placement="post")), tmp_path)
 
 
+@pytest.mark.parametrize("overrides, setting", [
+    (dict(qk_norm=True), "qk_norm"),
+    (dict(positions="rope", norm="rmsnorm", mlp="swiglu", qk_norm=True), "qk_norm"),
+    (dict(positions="rope", norm="rmsnorm", mlp="swiglu", logit_softcap=30.0),
+     "logit_softcap"),
+])
+def test_settings_no_layout_holds_are_refused_not_dropped(tmp_path, overrides, setting):
+    """QK-norm and logit soft-capping change the logits and neither GPT-2 nor Llama has
+    them: writing the rest would give transformers a different model."""
+    config = GPTConfig(vocab_size=8, block_size=4, n_layer=1, n_head=2, n_embd=8, **overrides)
+    with pytest.raises(PretrainedError, match=f"save_pretrained: {setting} cannot be written"):
+        save_pretrained(GPT(config), tmp_path)
+    assert not (tmp_path / "config.json").exists()
+
+
 def test_older_config_form_of_rope_settings():
     """transformers < 5 wrote rope_theta and rope_scaling (with "type") at the top."""
     assert pretrained.rope_settings({"rope_theta": 5e5, "rope_scaling": {
