@@ -24,7 +24,9 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, flat: bool | None = None):
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, flat: bool | None = None):
+        if amsgrad:  # PyTorch's argument order, so a positional True is not taken for `flat`
+            raise NotImplementedError(f"{type(self).__name__}: amsgrad=True is not supported")
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults, flat)
 
@@ -54,5 +56,5 @@ class AdamW(Adam):
     decoupled_weight_decay = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, flat: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, flat)
+                 weight_decay: float = 0.01, amsgrad: bool = False, *, flat: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, flat=flat)

@@ -118,13 +118,14 @@ class LinearDecay(LRScheduler):
 
 
 class LambdaLR(LRScheduler):
-    """lr = base_lr * fn(step); `fn` may be a list with one function per group."""
+    """lr = base_lr * lr_lambda(step); `lr_lambda` may be a list with one function per
+    group."""
 
     _not_saved = ("fns",)
 
-    def __init__(self, optimizer, fn):
+    def __init__(self, optimizer, lr_lambda):
         n = len(optimizer.param_groups)
-        fns = list(fn) if isinstance(fn, list | tuple) else [fn] * n
+        fns = list(lr_lambda) if isinstance(lr_lambda, list | tuple) else [lr_lambda] * n
         if len(fns) != n:
             raise ValueError(f"LambdaLR: {len(fns)} functions for {n} param groups")
         self.fns = fns

@@ -90,3 +90,36 @@ def test_nonfinite(device, bad):
 def test_bad_norm_type():
     with pytest.raises(ValueError, match="norm_type must be positive"):
         nn.utils.clip_grad_norm_(_with_grads(_grads(1.0, 0), "cpu"), 1.0, norm_type=0)
+
+
+def _torch_grads(grads, torch):
+    out = []
+    for g in grads:
+        t = torch.zeros(g.shape, dtype=torch.float64, requires_grad=True)
+        t.grad = torch.from_numpy(np.array(g))
+        out.append(t)
+    return out
+
+
+def test_positional_arguments_follow_pytorch(torch):
+    # PyTorch's order: (parameters, max_norm, norm_type, error_if_nonfinite, foreach).
+    grads = _grads(3.0, 4)
+    ours, theirs = _with_grads(grads, "cpu"), _torch_grads(grads, torch)
+    total = nn.utils.clip_grad_norm_(ours, 0.5, 1.0, False, False)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 0.5, 1.0, False, False)
+    np.testing.assert_allclose(total.numpy(), expected.numpy(), rtol=1e-12)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+def test_clip_grad_value_matches_pytorch(device, torch):
+    grads = _grads(2.0, 5)
+    grads[1][2] = math.nan  # NaN stays NaN
+    ours, theirs = _with_grads(grads, device), _torch_grads(grads, torch)
+    ours.append(nn.Parameter(mg.zeros(2, device=device)))  # no gradient: skipped
+    assert nn.utils.clip_grad_value_(ours, 0.7, foreach=None) is None
+    torch.nn.utils.clip_grad_value_(theirs, 0.7)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+    assert ours[-1].grad is None

@@ -73,6 +73,11 @@ def test_constant_and_lambda_match_pytorch(torch):
         assert got == pytest.approx(expected, rel=1e-12)
 
 
+def test_lambda_takes_pytorchs_keyword():
+    scheduler = sched.LambdaLR(_optimizer((0.4,)), lr_lambda=lambda s: 0.5 ** s)
+    assert _lrs(scheduler, 3) == [[0.4], [0.2], [0.1]]
+
+
 def test_lambda_per_group():
     got = _lrs(sched.LambdaLR(_optimizer((1.0, 2.0)), [lambda s: s, lambda s: 1 / (s + 1)]), 3)
     assert got == [[0.0, 2.0], [1.0, 1.0], [2.0, 2 / 3]]

@@ -58,6 +58,8 @@ CASES = {
     "sgd_nesterov": (optim.SGD, torch.optim.SGD, {"lr": 0.05, "momentum": 0.8,
                                                   "nesterov": True}),
     "sgd_wd": (optim.SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.1}),
+    "sgd_dampening": (optim.SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.3,
+                                                   "weight_decay": 0.05}),
     "adam": (optim.Adam, torch.optim.Adam, {"lr": 0.05}),
     "adam_wd": (optim.Adam, torch.optim.Adam, {"lr": 0.05, "betas": (0.8, 0.99),
                                                "weight_decay": 0.1}),
@@ -90,6 +92,27 @@ def test_flat_update_in_small_blocks_matches_pytorch(case, monkeypatch):
     expected = run_torch(lambda p: theirs(p, **options))
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("ours,theirs,args", [
+    (optim.SGD, torch.optim.SGD, (0.1, 0.9, 0.3)),  # lr, momentum, dampening
+    (optim.SGD, torch.optim.SGD, (0.1, 0.9, 0.0, 0.1, True)),  # ..., weight_decay, nesterov
+    (optim.AdamW, torch.optim.AdamW, (0.05, (0.8, 0.99), 1e-6, 0.1)),
+])
+def test_positional_arguments_follow_pytorch(ours, theirs, args):
+    got, _ = run_minigrad(lambda p, flat: ours(p, *args))
+    expected = run_torch(lambda p: theirs(p, *args))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [optim.Adam, optim.AdamW])
+def test_amsgrad_is_refused_not_ignored(make):
+    params = [nn.Parameter(mg.zeros(2))]
+    with pytest.raises(NotImplementedError, match="amsgrad"):
+        make(params, 1e-3, (0.9, 0.999), 1e-8, 0.0, True)  # PyTorch's positional amsgrad
+    with pytest.raises(NotImplementedError, match="amsgrad"):
+        make(params, amsgrad=True)
 
 
 GROUPS = [((0,), {"weight_decay": 0.2}), ((1, 2), {"weight_decay": 0.0, "lr": 0.02})]

@@ -1,4 +1,5 @@
-"""`clip_grad_norm_`: rescale gradients so their global norm is at most max_norm.
+"""`clip_grad_norm_`: rescale gradients so their global norm is at most max_norm;
+`clip_grad_value_`: clamp each gradient element into [-clip_value, clip_value].
 
 The total is the norm of all gradients taken together, as if concatenated into one
 vector (the norm of the per-parameter norms, as PyTorch computes it; for the 2-norm the
@@ -15,14 +16,17 @@ import math
 from minigrad.tensor import Tensor
 
 
-def clip_grad_norm_(parameters, max_norm: float, error_if_nonfinite: bool = False, *,
-                    norm_type: float = 2.0) -> Tensor:
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale the `.grad` of `parameters` in place so their total `norm_type`-norm is at
     most `max_norm`; return the norm before clipping (a 0-d tensor; no host sync).
+    PyTorch's argument order.
 
     With error_if_nonfinite=True a NaN or infinite norm raises, naming the parameters
     whose gradients are not finite (looking costs one host transfer); otherwise such
-    gradients are scaled by a NaN factor, as in PyTorch.
+    gradients are scaled by a NaN factor, as in PyTorch. `foreach` is accepted for
+    PyTorch compatibility and changes nothing (the gradients are always handled
+    together).
     """
     norm_type = float(norm_type)
     if not norm_type > 0:
@@ -78,3 +82,16 @@ def _raise_if_nonfinite(device, total, params, norm_type: float) -> None:
     raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is not "
                        f"finite; non-finite gradients in parameter(s) {', '.join(bad)}. Pass "
                        "error_if_nonfinite=False to scale them anyway.")
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach: bool | None = None) -> None:
+    """Clamp every element of the `.grad` of `parameters` into [-clip_value, clip_value]
+    (NaNs stay NaN), as PyTorch's; parameters without a gradient are skipped. `foreach`
+    changes nothing, as in `clip_grad_norm_`."""
+    clip_value = float(clip_value)
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    for p in params:
+        if p.grad is not None:
+            g = p.grad
+            # Rebinding, not in place: a gradient array may be shared with another tensor.
+            g.data = g.device.xp.clip(g.data, -clip_value, clip_value)
