@@ -1,26 +1,26 @@
 """Text cleaning before tokenization, with a report of what was removed and why.
 
-Each document goes through, in order: Unicode normalisation (NFC by default, so "é" is
-one code point however it was typed); line endings to "\n"; removal of control
-characters (all of Unicode's Cc except tab and newline, the byte-order mark, and U+FFFD,
-which stands for bytes that were not valid UTF-8); optional removal of non-ASCII
-characters; whitespace tidying (odd Unicode spaces become " ", trailing spaces go, at
-most one blank line in a row, no blank lines at either end). Then, across the corpus:
-exact duplicate documents are dropped, then exact duplicate lines (only lines of at
-least `dedup_lines_min_chars` characters: short lines such as "}" or a speaker's name
-repeat naturally, long repeated lines are boilerplate such as licence headers), then the
-optional length and letter-fraction filters.
+Each document goes through, in order: line endings ("\r\n" and a lone "\r") to "\n";
+removal of control characters (all of Unicode's Cc except tab and newline, the byte-order
+mark, and U+FFFD, which stands for bytes that were not valid UTF-8); Unicode
+normalisation (NFC by default, so "é" is one code point however it was typed); odd
+Unicode spaces to " "; optional removal of non-ASCII characters; whitespace tidying
+(trailing spaces go, at most one blank line in a row, no blank lines at either end).
+Then, across the corpus: exact duplicate documents are dropped, then exact duplicate
+lines (only lines of at least `dedup_lines_min_chars` characters: short lines such as "}"
+or a speaker's name repeat naturally, long repeated lines are boilerplate such as licence
+headers), then the optional length and letter-fraction filters.
 
 The corpus streams through in pieces of about ``PIECE_CHARS`` characters, each ending
-after a newline, so memory stays that of a few pieces however large a document is. Every
-step above up to the blank-line rule only looks inside a line, so :func:`clean_piece`
-(which worker processes run) does it for a piece alone; :class:`CorpusCleaner` then, in
-order, joins the pieces' blank lines across their edges, drops duplicate lines (by a
-64-bit hash of each line: a corpus of a billion distinct long lines has a chance of about
-one in 40 that one line is taken for another) and decides each document's fate at its
-end (duplicate, too short or long, too few letters), when its text has already been
-written out: the caller then takes it back. The result is exactly that of cleaning each
-document whole, which :func:`clean_documents` does for documents in memory.
+after a line end, so memory stays that of a few pieces (or of the longest line) however
+large a document is. Every step above up to the blank-line rule only looks inside a line,
+so :func:`clean_piece` (which worker processes run) does it for a piece alone;
+:class:`CorpusCleaner` then, in order, joins the pieces' blank lines across their edges,
+drops duplicate lines (by a 64-bit hash of each line: a corpus of a billion distinct long
+lines has a chance of about one in 40 that one line is taken for another) and decides
+each document's fate at its end (duplicate, too short or long, too few letters), when its
+text has already been written out: the caller then takes it back. The result is exactly
+that of cleaning each document whole, which :func:`clean_documents` does for documents in memory.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ _NON_ASCII = re.compile("[^\x00-\x7f]")
 _ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _TRAILING_SPACES = re.compile("[ \t]+$", re.MULTILINE)
 _BLANK_RUNS = re.compile("\n{3,}")
+_LINE_END = re.compile("\r\n?|\n")
 PIECE_CHARS = 1 << 22
 
 CONTROL = "control characters (and undecodable bytes) removed"
@@ -125,14 +126,15 @@ def clean_documents(documents: Iterable[str], options: CleaningOptions | None = 
 
 def pieces_of(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
     """``text`` in pieces of at least ``size`` characters (the last may be shorter), each
-    but the last ending just after a newline; an empty text is one empty piece."""
+    but the last ending just after a line end ("\n", "\r\n" or "\r"); an empty text is
+    one empty piece."""
     start = 0
     while len(text) - start > size:
-        end = text.find("\n", start + size - 1) + 1
+        end = _LINE_END.search(text, start + size - 1)
         if not end:
             break
-        yield text[start:end]
-        start = end
+        yield text[start:end.end()]
+        start = end.end()
     yield text[start:]
 
 
@@ -155,18 +157,19 @@ class CleanPiece:
 
 def clean_piece(piece: str, options: CleaningOptions) -> CleanPiece:
     report = CleaningReport()
-    text, normalized = piece, False
-    if options.normalization:
-        text = unicodedata.normalize(options.normalization, piece)
-        normalized = text != piece
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    report.count(WHITESPACE, piece.count("\r\n"))  # the "\r" of each "\r\n"
+    text = piece.replace("\r\n", "\n").replace("\r", "\n")
     text, n = _CONTROL.subn("", text)
     report.count(CONTROL, n)
-    if options.ascii_only:
-        text, n = _NON_ASCII.subn("", text)
-        report.count("non-ASCII characters removed", n)
+    normalized = False
+    if options.normalization:  # after the controls go, so none splits what it composes
+        normal = unicodedata.normalize(options.normalization, text)
+        text, normalized = normal, normal != text
     text, n = _ODD_SPACES.subn(" ", text)
     report.count("unusual spaces replaced by ' '", n)
+    if options.ascii_only:  # after the spaces, so a no-break space still parts two words
+        text, n = _NON_ASCII.subn("", text)
+        report.count("non-ASCII characters removed", n)
     before = len(text)
     text = _BLANK_RUNS.sub("\n\n", _TRAILING_SPACES.sub("", text))
     report.count(WHITESPACE, before - len(text))

@@ -135,7 +135,7 @@ def read_documents(paths) -> list[str]:
 
 
 def file_pieces(path: Path) -> Iterator[tuple[str, int]]:
-    """A file's text in pieces that end after a newline (the last may not), with their
+    """A file's text in pieces that end after a line end (the last may not), with their
     sizes in bytes, decoded as :func:`read_documents` says; memory stays that of a block
     (or of the longest line). An empty file is one empty piece."""
     _check_file(path)
@@ -144,7 +144,7 @@ def file_pieces(path: Path) -> Iterator[tuple[str, int]]:
         while block := file.read(PIECE_BYTES):
             _check_not_binary(path, block)
             data = carry + block
-            cut = data.rfind(b"\n") + 1  # a newline never sits inside a UTF-8 sequence
+            cut = _last_line_end(data)
             carry = data[cut:]
             if cut:
                 pieces += 1
@@ -153,10 +153,21 @@ def file_pieces(path: Path) -> Iterator[tuple[str, int]]:
             yield carry.decode("utf-8", errors="replace"), len(carry)
 
 
+def _last_line_end(data: bytes) -> int:
+    """Where a piece of ``data`` may end: after its last "\n", or after a later lone "\r"
+    (not the last byte, which could start a "\r\n"); 0 if neither. Neither byte ever
+    sits inside a UTF-8 sequence."""
+    return max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         what = "a directory, not a text file" if path.is_dir() else "not found"
         raise FileNotFoundError(f"--data: {path} is {what}")
+    with open(path, "rb") as file:
+        if file.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # never valid UTF-8
+            raise ValueError(f"--data: {path} is UTF-16 or UTF-32 text (it starts with its "
+                             "byte-order mark); convert it to UTF-8, e.g. with iconv -t UTF-8")
 
 
 def _check_not_binary(path: Path, block: bytes) -> None:

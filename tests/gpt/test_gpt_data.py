@@ -25,6 +25,21 @@ def test_cleaning_normalises_unicode_and_removes_control_characters():
     assert report.removed["control characters (and undecodable bytes) removed"] == 4
 
 
+def test_cleaning_normalises_after_controls_and_keeps_words_apart_in_ascii():
+    # a control between a letter and its accent must not stop them composing
+    docs, _ = clean_documents(["e\x07\u0301 e\ufeff\u0301"])
+    assert docs == ["\u00e9 \u00e9"]
+    docs, _ = clean_documents(["caf\u00e9\u00a0bar"], CleaningOptions(ascii_only=True))
+    assert docs == ["caf bar"]
+
+
+def test_cleaning_counts_the_cr_of_each_crlf_as_whitespace():
+    docs, report = clean_documents(["a\r\nb\r\rc\r\n"])
+    assert docs == ["a\nb\n\nc"]
+    assert report.removed == {"whitespace characters removed": 2 + 1}
+    assert report.chars_in - report.chars_out == 3
+
+
 def test_cleaning_tidies_whitespace():
     docs, report = clean_documents(["\n\nline one   \n\n\n\n\nline\u00a0two\t\n\n"])
     assert docs == ["line one\n\nline two"]

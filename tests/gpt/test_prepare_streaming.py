@@ -118,6 +118,25 @@ def test_a_binary_file_is_refused_before_anything_is_written(tmp_path, monkeypat
     assert not (tmp_path / "d").exists()
 
 
+def test_a_utf16_file_is_named_as_such(tmp_path):
+    path = tmp_path / "wide.txt"
+    path.write_bytes("\u4e2d\u6587".encode("utf-16"))  # no NUL byte in it
+    with pytest.raises(ValueError, match="wide.txt is UTF-16 or UTF-32 text"):
+        prepare(tmp_path / "d", [path], ["wide.txt"], log=lambda message: None)
+
+
+def test_a_file_with_lone_cr_line_ends_is_read_in_pieces(tmp_path, monkeypatch):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"".join(b"line %d\r" % (i % 50) + b"\r\n" * (i % 3 == 0)
+                              for i in range(300)))
+    monkeypatch.setattr(dataset_module, "PIECE_BYTES", 64)
+    text = path.read_bytes().decode()
+    pieces = [piece for piece, _ in dataset_module.file_pieces(path)]
+    assert "".join(pieces) == text and max(map(len, pieces)) < 200
+    ds = prepare(tmp_path / "d", [path], ["mac.txt"], val_fraction=0, log=lambda message: None)
+    assert ds.tokenizer.decode(np.array(ds.train).tolist()) == clean_documents([text])[0][0]
+
+
 def test_cli_prepare_takes_workers_and_names_a_bad_count(tmp_path, capsys):
     path = _corpus(tmp_path)
     out = tmp_path / "d"
