@@ -324,6 +324,8 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: tensor does not require grad")
         if self._ctx is None:
             return
         hooks = self._output_hooks()

@@ -22,6 +22,17 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. for a removed layer); any
+    constructor arguments are ignored, as in PyTorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
 class ReLU(Module):
     def forward(self, x):
         return F.relu(x)
@@ -35,3 +46,17 @@ class SiLU(Module):
 class Tanh(Module):
     def forward(self, x):
         return F.tanh(x)
+
+
+class Softmax(Module):
+    """softmax along `dim`, which must be given (PyTorch's implicit dim is deprecated)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"

@@ -17,6 +17,9 @@ class Embedding(Module):
                  device=None, dtype="float32", generator=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(f"Embedding: padding_idx {padding_idx} out of range for "
+                             f"num_embeddings {num_embeddings}")
         self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
         self.weight = new_parameter((num_embeddings, embedding_dim), device, dtype)
         init.normal_(self.weight, generator=generator)
@@ -27,4 +30,5 @@ class Embedding(Module):
         return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"

@@ -193,6 +193,14 @@ class Module:
                     _move(t.grad, target, dtype)
         return self
 
+    def float(self) -> Module:
+        """Cast every floating parameter and buffer to float32, in place."""
+        return self.to(dtype="float32")
+
+    def double(self) -> Module:
+        """Cast every floating parameter and buffer to float64, in place."""
+        return self.to(dtype="float64")
+
     # -- state ----------------------------------------------------------------------
     def state_dict(self, prefix: str = "") -> dict:
         """name -> detached tensor (sharing memory with the live one) for every

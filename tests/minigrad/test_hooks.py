@@ -89,6 +89,12 @@ def test_register_hook_on_a_tensor_without_grad_raises():
         mg.tensor([1.0]).register_hook(lambda g: g)
 
 
+def test_retain_grad_on_a_tensor_without_grad_raises():
+    # As in PyTorch; it used to be a silent no-op.
+    with pytest.raises(RuntimeError, match="retain_grad"):
+        mg.tensor([1.0]).retain_grad()
+
+
 # -- hooks on non-leaf tensors --------------------------------------------------------
 def test_non_leaf_hook_changes_what_flows_to_the_inputs(device):
     x = mg.tensor([1.0, 2.0], requires_grad=True, device=device)

@@ -66,9 +66,24 @@ def test_rms_norm(device):
 
 @pytest.mark.parametrize("layer,reference", [
     (nn.GELU(), torch.nn.GELU()), (nn.GELU("tanh"), torch.nn.GELU("tanh")),
-    (nn.ReLU(), torch.nn.ReLU()), (nn.SiLU(), torch.nn.SiLU()), (nn.Tanh(), torch.nn.Tanh())])
+    (nn.ReLU(), torch.nn.ReLU()), (nn.SiLU(), torch.nn.SiLU()), (nn.Tanh(), torch.nn.Tanh()),
+    (nn.Identity(), torch.nn.Identity()), (nn.Softmax(dim=0), torch.nn.Softmax(dim=0)),
+    (nn.Softmax(dim=-1), torch.nn.Softmax(dim=-1))])
 def test_activations(device, layer, reference):
     _check_against_torch(layer, reference, X, device)
+
+
+@pytest.mark.parametrize("padding_idx", [5, 10, -6])
+def test_embedding_padding_idx_out_of_range_raises(padding_idx):
+    # It used to wrap around silently (padding_idx=5 of 5 became row 0).
+    with pytest.raises(ValueError, match="padding_idx"):
+        nn.Embedding(5, 3, padding_idx=padding_idx)
+
+
+def test_embedding_negative_padding_idx_and_repr_match_torch():
+    ours, theirs = nn.Embedding(5, 3, padding_idx=-2), torch.nn.Embedding(5, 3, padding_idx=-2)
+    assert ours.padding_idx == theirs.padding_idx == 3
+    assert repr(ours) == repr(theirs) == "Embedding(5, 3, padding_idx=3)"
 
 
 def test_dropout_train_eval_and_seed(device):

@@ -231,6 +231,14 @@ def test_to_dtype_leaves_integer_buffers_alone():
     assert model.ids.dtype == np.int64 and model.w.dtype == np.float64
 
 
+def test_double_and_float_cast_in_place_and_return_the_module():
+    model = nn.Linear(3, 2)
+    weight = model.weight
+    assert model.double() is model and weight.dtype == np.float64
+    assert model.float() is model and weight.dtype == np.float32
+    assert model.weight is weight
+
+
 # -- containers -------------------------------------------------------------------------
 def test_sequential_runs_in_order_and_slices():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
