@@ -104,6 +104,9 @@ CHOICES = {"positions": gpt_model.POSITIONS, "norm": gpt_model.NORMS, "mlp": gpt
            "balance": BALANCES, "pooling": POOLINGS}
 # Flags a resumed run may change: they do not alter what is computed.
 RESUME_FLAGS = {"device"}
+# The data and run-folder flags of `train`: a resumed run keeps its own dataset and folder,
+# so it would silently ignore them.
+NEW_RUN_FLAGS = ("out", "name", "tokenizer", "vocab_size", "val_fraction", "workers")
 USER_ERRORS = (ValueError, OSError, CorpusUnavailable, LoggerUnavailable)
 EXIT_CODES = {"completed": 0, "non-finite": 1, "diverged": 1, "interrupted": 130}
 
@@ -319,11 +322,9 @@ def check_data_flags(args) -> None:
     check_number("--val-fraction", args.val_fraction, minimum=0, below=1)
     if not (args.data and len(args.data) == 1 and is_dataset(args.data[0])):
         return
-    defaults = vars(build_parser().parse_args([args.command]))
     names = ["tokenizer", "vocab_size", "val_fraction", "workers",
              *(field.name for field in dataclasses.fields(CleaningOptions))]
-    flags = ["--" + name.replace("_", "-") for name in names
-             if hasattr(args, name) and getattr(args, name) != defaults.get(name)]
+    flags = ["--" + name.replace("_", "-") for name in changed_flags(args, [args.command], names)]
     if flags:
         raise ValueError(f"--data {args.data[0]} is a prepared dataset folder, with its own "
                          f"tokenizer, split and cleaning: {', '.join(flags)} would be "
@@ -372,7 +373,7 @@ def train_command(args, parallel=None) -> int:
             check_resumable(run_dir)
             changed = sorted(set(given(args, GPTConfig)) | set(given(args, TrainConfig))
                              - RESUME_FLAGS | set(given(args, CleaningOptions))
-                             | set(changed_new_run_flags(args)))
+                             | set(changed_flags(args, ["train"], NEW_RUN_FLAGS)))
             if changed or args.data is not None:
                 flags = ", ".join("--" + n.replace("_", "-") for n in changed or ["data"])
                 raise ValueError(f"--resume continues {run_dir} with its saved settings, so that "
@@ -409,12 +410,12 @@ def train_command(args, parallel=None) -> int:
                          parallel)
 
 
-def changed_new_run_flags(args) -> list[str]:
-    """The data and run-folder flags of `train` given other values than their defaults:
-    a resumed run keeps its own dataset and folder, so it would silently ignore them."""
-    defaults = vars(build_parser().parse_args(["train"]))
-    return [name for name in ("out", "name", "tokenizer", "vocab_size", "val_fraction",
-                              "workers") if getattr(args, name) != defaults[name]]
+def changed_flags(args, command: list[str], names) -> list[str]:
+    """The options among `names` (argparse dests) that `args` holds with other values than
+    the defaults of `command` (["train"], say): the flags given on the command line."""
+    defaults = vars(build_parser().parse_args(command))
+    return [name for name in names
+            if hasattr(args, name) and getattr(args, name) != defaults.get(name)]
 
 
 def data_streams(dataset: Dataset, block: int, config: TrainConfig, run_dir=None,
@@ -696,9 +697,8 @@ def finetune_run(args, run) -> int:
     lora = lora_settings(args)
     if args.resume:
         # Every other flag would be ignored: the run's data, options and folder are saved.
-        defaults = vars(build_parser().parse_args(["finetune", args.stage]))
-        changed = sorted(name for name, value in vars(args).items()
-                         if name not in FINETUNE_RESUME_FLAGS and value != defaults.get(name))
+        changed = sorted(changed_flags(args, ["finetune", args.stage],
+                                       set(vars(args)) - FINETUNE_RESUME_FLAGS))
         if changed:
             flags = ", ".join("--" + {"start": "from"}.get(n, n).replace("_", "-")
                               for n in changed)
