@@ -8,8 +8,9 @@
   keep a linked list of parts and a bucket queue (for each rank, the positions of pairs with
   that rank; a heap of the ranks), O(n log n) with no recursion, so a megabyte of one
   repeated character stays fast.
-- **A text** (:class:`Encoder`): split by the pattern, encode each distinct chunk once and
-  cache it as a str holding ``chr(id)`` per token, so the whole result is one C-level join.
+- **A text** (:class:`Encoder`): split by the pattern, encode each distinct chunk once, when
+  the :class:`ChunkCache` first misses it, and cache it as a str holding ``chr(id)`` per
+  token, so the whole result is one C-level join.
   Allowed special tokens are cut out first and become their ids.
 - **Many texts** (:meth:`Encoder.encode_texts`): texts are cut into pieces only where the
   split pattern guarantees the same chunks (see :meth:`SplitPattern.cut`) and never inside
@@ -58,15 +59,11 @@ class Encoder:
         self.pattern = pattern
         self.specials = specials
         self.vocab_size = 1 + max([*ranks.values(), *specials.ids.values()])
-        self._cache: dict[str, str] = {}
+        self._cache = ChunkCache(ranks)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids of ``text`` with special tokens treated as plain text."""
-        try:
-            encoded = self._encode_text(text)
-        except UnicodeEncodeError:
-            encoded = self._encode_text(replace_surrogates(text))
-        return np.frombuffer(encoded.encode("utf-32-le", "surrogatepass"), np.uint32).tolist()
+        return self._ordinary_codes(text).tolist()
 
     def encode_allowing(self, text: str, allowed: frozenset[str]) -> list[int]:
         """Encode with ``allowed`` special tokens as ids and everything else as text."""
@@ -79,6 +76,19 @@ class Encoder:
         ids += self.encode_ordinary(text[position:])
         return ids
 
+    def encode_array(self, text: str, allowed: frozenset[str]) -> np.ndarray:
+        """:meth:`encode_allowing` as an array of :func:`id_dtype`, made without a list of
+        Python ints in between (what workers send back)."""
+        dtype = id_dtype(self.vocab_size)
+        parts = []
+        position = 0
+        for match in self.specials.find(text, allowed):
+            parts.append(self._ordinary_codes(text[position : match.start()]).astype(dtype))
+            parts.append(np.array([self.specials.ids[match.group()]], dtype))
+            position = match.end()
+        parts.append(self._ordinary_codes(text[position:]).astype(dtype))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def encode_texts(
         self,
         texts: Sequence[str],
@@ -90,23 +100,26 @@ class Encoder:
         """Encode each text with the ``allowed`` special tokens, in workers when large."""
         workers = resolve_workers(num_workers)
         if workers == 1 or sum(map(len, texts)) < PARALLEL_MIN_CHARS:
-            encoded = [self.encode_allowing(text, allowed) for text in texts]
             if as_numpy:
-                return [to_id_array(ids, self.vocab_size) for ids in encoded]
-            return encoded
+                return [self.encode_array(text, allowed) for text in texts]
+            return [self.encode_allowing(text, allowed) for text in texts]
         pieces, owners = [], []
         for index, text in enumerate(texts):
             avoid = self.specials.within(text, allowed) if allowed else None
             for piece in self.pattern.cut(text, PARALLEL_PIECE_CHARS, avoid):
                 pieces.append(piece)
                 owners.append(index)
-        arrays = list(self.encode_pieces(pieces, allowed, workers))
+        arrays = self.encode_pieces(pieces, allowed, workers)
+        if not as_numpy:  # each piece becomes ints as it arrives, while workers go on
+            lists: list[list[int]] = [[] for _ in texts]
+            for owner, ids in zip(owners, arrays):
+                lists[owner] += ids.tolist()
+            return lists
         per_text: list[list[np.ndarray]] = [[] for _ in texts]
         for owner, ids in zip(owners, arrays):
             per_text[owner].append(ids)
         empty = to_id_array([], self.vocab_size)
-        joined = [np.concatenate(parts) if parts else empty for parts in per_text]
-        return joined if as_numpy else [ids.tolist() for ids in joined]
+        return [np.concatenate(parts) if parts else empty for parts in per_text]
 
     def encode_pieces(
         self, pieces: Iterable[str], allowed: frozenset[str], workers: int
@@ -116,6 +129,14 @@ class Encoder:
         return ordered_map(partial(_encode_piece, allowed=allowed), pieces, workers,
                            initializer=_start_worker, initargs=(self,))
 
+    def _ordinary_codes(self, text: str) -> np.ndarray:
+        """The ids of ``text`` (specials as plain text), a read-only uint32 array."""
+        try:
+            encoded = self._encode_text(text)
+        except UnicodeEncodeError:
+            encoded = self._encode_text(replace_surrogates(text))
+        return np.frombuffer(encoded.encode("utf-32-le", "surrogatepass"), np.uint32)
+
     def _encode_text(self, text: str) -> str:
         """The ids of ``text`` as one str holding ``chr(id)`` per token (ids < 0x110000)."""
         pieces = self.pattern.cut(text, ENCODE_PIECE_CHARS)
@@ -124,25 +145,46 @@ class Encoder:
     def _encode_chunks(self, chunks: list[str]) -> str:
         """The ids of the chunks; each distinct chunk is encoded once and cached."""
         cache = self._cache
-        try:  # warm: every chunk is known, and hashing each chunk once is all the work
-            return "".join(map(cache.__getitem__, chunks))
-        except KeyError:
-            pass
         if len(cache) > CACHE_MAX_ENTRIES:
-            self._cache = cache = {}
-        missing = set(chunks).difference(cache)
-        for chunk in missing:
-            cache[chunk] = "".join(map(chr, encode_chunk(chunk.encode("utf-8"), self.ranks)))
+            self._cache = cache = ChunkCache(self.ranks)
         encoded = "".join(map(cache.__getitem__, chunks))
-        for chunk in missing:
-            if len(chunk) > CACHE_MAX_CHUNK_CHARS:
-                del cache[chunk]
+        cache.forget_long_chunks()
         return encoded
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        state["_cache"] = {}
+        state["_cache"] = ChunkCache(self.ranks)
         return state
+
+
+class ChunkCache(dict):
+    """Chunk -> its ids as a str holding ``chr(id)`` per token. A chunk not yet in it is
+    encoded when it is looked up, so a text is encoded in one C-level pass over its chunks
+    (no separate search for the new ones). Chunks longer than ``CACHE_MAX_CHUNK_CHARS`` are
+    kept only until :meth:`forget_long_chunks`, the end of the text being encoded."""
+
+    __slots__ = ("ranks", "long_chunks")
+
+    def __init__(self, ranks: Mapping[bytes, int]) -> None:
+        super().__init__()
+        self.ranks = ranks
+        self.long_chunks: list[str] = []
+
+    def __missing__(self, chunk: str) -> str:
+        data = chunk.encode("utf-8")
+        token = self.ranks.get(data)  # most chunks are a token: encode_chunk's first case
+        if token is not None:
+            encoded = self[chunk] = chr(token)
+        else:
+            encoded = self[chunk] = "".join(map(chr, encode_chunk(data, self.ranks)))
+        if len(chunk) > CACHE_MAX_CHUNK_CHARS:
+            self.long_chunks.append(chunk)
+        return encoded
+
+    def forget_long_chunks(self) -> None:
+        for chunk in self.long_chunks:
+            self.pop(chunk, None)
+        self.long_chunks.clear()
 
 
 # -- worker processes ---------------------------------------------------------------------
@@ -157,7 +199,7 @@ def _start_worker(encoder: Encoder) -> None:
 
 def _encode_piece(piece: str, allowed: frozenset[str]) -> np.ndarray:
     assert _worker_encoder is not None
-    return to_id_array(_worker_encoder.encode_allowing(piece, allowed), _worker_encoder.vocab_size)
+    return _worker_encoder.encode_array(piece, allowed)
 
 
 # -- ids as arrays, surrogates ------------------------------------------------------------

@@ -11,6 +11,7 @@ capturing groups; both are reported as errors.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -162,6 +163,68 @@ def _inner_of_gap_keeping(source: str) -> str | None:
 _SAFE_CUT = regex.compile(r"(?<=\S\n)(?=[^\s/])")
 
 
+# ASCII text goes through the standard ``re`` module, which splits it 2-3x faster than
+# ``regex`` (RESULTS.md). On ASCII text each class of a named pattern (\p{L}, \p{N}, \s, ...)
+# matches exactly the ASCII characters that ``regex`` puts in it, so the pattern with every
+# class written out as those characters gives the same chunks. The escapes below are all
+# that the named patterns hold besides literal characters; ``re`` reads the rest (possessive
+# quantifiers from Python 3.11 on, ``(?i:...)``, ``$``, lookaheads) as ``regex`` does.
+_CLASS_ESCAPE = regex.compile(r"\\[pP]\{\w+\}|\\[sS]")
+_SOURCE_TOKEN = regex.compile(r"\\[pP]\{\w+\}|\\.|\[\^?|\]|[^\\\[\]]+")
+_NO_ASCII = r"^\x00-\x7f"
+
+
+def _ascii_members(escape: str) -> str:
+    """The ASCII characters that the class ``escape`` matches, as class items: ranges of
+    consecutive code points (\\xHH-\\xHH) and single ones."""
+    codes = [code for code in range(128) if regex.fullmatch(escape, chr(code))]
+    items, start = [], 0
+    for end in range(1, len(codes) + 1):
+        if end == len(codes) or codes[end] != codes[end - 1] + 1:
+            first, last = codes[start], codes[end - 1]
+            items.append(f"\\x{first:02x}" + (f"-\\x{last:02x}" if last > first else ""))
+            start = end
+    return "".join(items)
+
+
+def _ascii_source(source: str) -> str:
+    """``source`` with each class escape written out as its ASCII characters: the same
+    split of ASCII text."""
+    written, in_class = [], False
+    for token in _SOURCE_TOKEN.findall(source):
+        if _CLASS_ESCAPE.fullmatch(token):
+            members = _ascii_members(token)
+            # outside a class, a class that no ASCII character is in never matches
+            written.append(members if in_class else f"[{members or _NO_ASCII}]")
+        else:
+            in_class = token.startswith("[") or (in_class and token != "]")
+            written.append(token)
+    return "".join(written)
+
+
+def _ascii_compiled(source: str) -> re.Pattern | None:
+    """The ``re`` form of a named pattern for ASCII text; None where ``re`` cannot read it
+    (possessive quantifiers need Python 3.11)."""
+    try:
+        return re.compile(_ascii_source(source))
+    except re.error:
+        return None
+
+
+# Mixed text: its ASCII stretches of at least this many characters are split the fast way,
+# between two word ends. A word end is a cut that splits every named pattern exactly like
+# the whole text: an ASCII letter, then a space, cut between them. Why:
+# - No chunk holds both: a letter is in no class but the letter runs (and gpt2's and
+#   cl100k's contractions, which end in letters), and no alternative goes on from a letter
+#   into a space. So a chunk ends at the cut, and the chunks after it start at the cut in
+#   both texts (no pattern has a lookbehind or a start anchor).
+# - The chunks before the cut are the same when the text ends there: the letter runs and
+#   the contractions stop at a space as at the end of the text, and no other alternative
+#   running at the cut (whitespace runs, \s++$, (?!\S)) can start left of a letter.
+ASCII_STRETCH_MIN = 256
+_ASCII_STRETCH = re.compile(f"[\\x00-\\x7f]{{{ASCII_STRETCH_MIN},}}")
+_WORD_END = re.compile("[A-Za-z] ")
+
 # The Unicode version decides what \p{L}, \p{N}, \p{M} and \s match, so which chunks a text
 # has: the ``regex`` module's tables decide here (tiktoken's Rust engine has its own). regex
 # does not say which version it has; the number of assigned characters (all code points but
@@ -190,7 +253,7 @@ def unicode_version() -> str:
 class SplitPattern:
     """A compiled split pattern, with its name when it is one of the published ones."""
 
-    __slots__ = ("name", "source", "_compiled")
+    __slots__ = ("name", "source", "_compiled", "_ascii")
 
     def __init__(self, source: str, name: str | None = None) -> None:
         self.name = name
@@ -203,6 +266,7 @@ class SplitPattern:
             raise ValueError(
                 f"pattern {source!r} has capturing groups; use non-capturing (?:...) groups"
             )
+        self._ascii = _ascii_compiled(source) if self.can_cut else None
 
     @classmethod
     def resolve(cls, pattern: str | SplitPattern) -> SplitPattern:
@@ -245,9 +309,32 @@ class SplitPattern:
 
     def split(self, text: str) -> list[str]:
         """The chunks of ``text``, in order; their concatenation is ``text``."""
+        if self._ascii is not None:
+            return self._ascii.findall(text) if text.isascii() else self._split_mixed(text)
         chunks = self._compiled.findall(text)
         if self.name is None and sum(map(len, chunks)) != len(text):
             self._report_gap(text)
+        return chunks
+
+    def _split_mixed(self, text: str) -> list[str]:
+        """Split ``text``, its long ASCII stretches (between word ends) by the ASCII form."""
+        assert self._ascii is not None
+        chunks: list[str] = []
+        done = 0  # text[:done] is split
+        for stretch in _ASCII_STRETCH.finditer(text):
+            first = _WORD_END.search(text, stretch.start(), stretch.end())
+            if first is None:
+                continue
+            start = first.start() + 1
+            end = text.rfind(" ", start + 1, stretch.end())
+            while end > start and not _WORD_END.match(text, end - 1):
+                end = text.rfind(" ", start + 1, end)
+            if end - start < ASCII_STRETCH_MIN:
+                continue
+            chunks += self._compiled.findall(text, done, start)
+            chunks += self._ascii.findall(text, start, end)
+            done = end
+        chunks += self._compiled.findall(text, done)
         return chunks
 
     def cut(

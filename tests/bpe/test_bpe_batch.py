@@ -103,3 +103,19 @@ def test_tokenizers_pickle_without_their_cache(tokenizer):
     assert copy._encoder._cache == {}
     assert copy.encode("warm the cache") == tokenizer.encode("warm the cache")
     assert copy.special_tokens == tokenizer.special_tokens
+
+
+def test_arrays_hold_special_ids_beyond_unicode_and_text_with_surrogates(small_pieces):
+    """Workers send arrays made from the ids as code points; a special id too large to be
+    one, and a lone surrogate (encoded as U+FFFD), take the other ways."""
+    ranks = {bytes([byte]): byte for byte in range(256)} | {b"ab": 256}
+    tokenizer = Tokenizer(ranks, pattern="cl100k", special_tokens={"<|big|>": 5_000_000})
+    texts = ["ab <|big|> ab\ud800 " * 300, "x\n" * 2_000 + "<|big|>"]
+    expected = [tokenizer.encode(text, allowed_special="all") for text in texts]
+    assert expected[0].count(5_000_000) == 300
+    assert tokenizer.decode(expected[0][:6]) == "ab <|big|> ab\ufffd"
+    for workers in (1, 2):
+        arrays = tokenizer.encode_batch(texts, allowed_special="all", num_workers=workers,
+                                        as_numpy=True)
+        assert [array.tolist() for array in arrays] == expected
+        assert all(array.dtype == np.uint32 and array.flags.writeable for array in arrays)

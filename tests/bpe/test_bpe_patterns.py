@@ -1,12 +1,21 @@
 """Split patterns: the named ones, custom ones, and cutting text where the split cannot change."""
 
+import itertools
+import pickle
+
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpe import NAMED_PATTERNS, SplitPattern
 from bpe.corpus import builtin_corpus
-from bpe.patterns import unicode_version, unicode_version_of
+from bpe.patterns import ASCII_STRETCH_MIN, unicode_version, unicode_version_of
+
+
+def whole_split(name, text):
+    """The chunks of ``text`` by the published pattern itself, run by ``regex``."""
+    return regex.findall(NAMED_PATTERNS[name], text)
 
 # Characters that exercise every alternative of the patterns, newlines in particular.
 NEWLINE_HEAVY_TEXT = st.text(
@@ -22,7 +31,7 @@ def test_cut_pieces_split_exactly_like_the_whole_text(name, text, piece_chars):
     pattern = SplitPattern.resolve(name)
     pieces = pattern.cut(text, piece_chars)
     assert "".join(pieces) == text
-    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == whole_split(name, text)
 
 
 # Few characters, so that every pair and triple around a newline occurs: punctuation, "/",
@@ -38,7 +47,7 @@ def test_every_allowed_cut_splits_like_the_whole_text(name, text):
     pattern = SplitPattern.resolve(name)
     pieces = pattern.cut(text, 1)  # a cut at every allowed place
     assert "".join(pieces) == text
-    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == whole_split(name, text)
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
@@ -49,7 +58,7 @@ def test_no_cut_between_punctuation_newline_and_slash(name):
     pieces = pattern.cut(text, 1)
     assert len(pieces) == 1 + 3 * 20 - 1  # after "//y\n", "int a;\n" and "/* c */\n" only
     assert not any(piece.startswith("/") for piece in pieces)
-    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == whole_split(name, text)
     assert (";\n//" in pattern.split(text)) == (name == "o200k")
 
 
@@ -59,7 +68,7 @@ def test_cut_finds_cuts_in_prose_and_respects_avoid(name):
     text = builtin_corpus()[:50_000]
     pieces = pattern.cut(text, 1000)
     assert len(pieces) > 20
-    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == pattern.split(text)
+    assert [chunk for piece in pieces for chunk in pattern.split(piece)] == whole_split(name, text)
     first_cut = len(pieces[0])
     avoided = pattern.cut(text, 1000, avoid=lambda position: position == first_cut)
     assert len(avoided[0]) > first_cut
@@ -142,8 +151,6 @@ def test_pattern_must_be_a_string():
 
 
 def test_patterns_pickle_by_source():
-    import pickle
-
     pattern = SplitPattern.resolve("cl100k")
     copy = pickle.loads(pickle.dumps(pattern))
     assert copy == pattern and copy.name == "cl100k"
@@ -161,3 +168,76 @@ def test_unicode_version_is_told_by_the_number_of_assigned_characters():
     assert unicodedata.unidata_version.startswith(unicode_version_of(assigned) + ".")
     assert unicode_version_of(12) == "unknown (12 assigned characters)"
     assert not unicode_version().startswith("unknown")  # a regex newer than the table
+
+
+# -- ASCII text split by the standard re module -------------------------------------------
+
+# One character of each kind the patterns tell apart on ASCII text: letters of both cases
+# (and the letters of the contractions), a digit, each whitespace character, "'", "/",
+# other punctuation, a control character, DEL.
+ASCII_KINDS = "aZsStTdDmMlLvVeErR7 \t\n\r\x0b\x0c'/.;!\x00\x1f\x7f"
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+def test_ascii_form_splits_every_short_ascii_text_like_the_pattern(name):
+    """Every text of up to three of the kinds above, and of four of the commonest."""
+    pattern = SplitPattern.resolve(name)
+    texts = [*itertools.product(ASCII_KINDS, repeat=3),
+             *itertools.product("aZs7 \n\r'.", repeat=4)]
+    for characters in texts:
+        text = "".join(characters)
+        assert pattern.split(text) == whole_split(name, text), text
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_form_splits_any_ascii_text_like_the_pattern(name, text):
+    assert SplitPattern.resolve(name).split(text) == whole_split(name, text)
+
+
+# Long ASCII stretches with word ends, beside non-ASCII letters, marks, spaces and emoji.
+MIXED_TEXT = st.lists(
+    st.one_of(
+        st.text(alphabet=st.sampled_from(list("ab Z9's\n\r\t/.,")), min_size=200,
+                max_size=700),
+        st.text(alphabet=st.sampled_from(["é", "中", "😀", "\u0301", "\xa0", "\u2019", "\u212a",
+                                          "\u017f", "\x85", "\u3000", "Ⅻ", "x", " "]),
+                max_size=5),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+@settings(max_examples=150, deadline=None)
+@given(text=MIXED_TEXT)
+def test_mixed_text_splits_like_the_pattern(name, text):
+    assert SplitPattern.resolve(name).split(text) == whole_split(name, text)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab Z9's\n\r\t/.") + ["é", "\u0301"]),
+                    max_size=60))
+def test_every_word_end_splits_like_the_whole_text(name, text):
+    """The cut that mixed text is split at: between an ASCII letter and a space."""
+    ends = [0, *(m.start() + 1 for m in regex.finditer("[A-Za-z](?= )", text)), len(text)]
+    pieces = [text[start:end] for start, end in zip(ends, ends[1:])]
+    assert [chunk for piece in pieces for chunk in whole_split(name, piece)] == whole_split(
+        name, text)
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_PATTERNS))
+def test_ascii_stretches_of_real_text_split_like_the_pattern(name):
+    """The built-in corpus (mostly ASCII, with curly quotes, accents and dashes) as a whole,
+    and with a non-ASCII character at every distance from a stretch's word ends."""
+    pattern = SplitPattern.resolve(name)
+    text = builtin_corpus()
+    assert not text.isascii()
+    assert pattern.split(text) == whole_split(name, text)
+    plain = "".join(char for char in text[:20_000] if char.isascii())
+    for offset in range(0, 3 * ASCII_STRETCH_MIN, 7):
+        mixed = plain[:offset] + "é" + plain[offset : offset + 2 * ASCII_STRETCH_MIN] + "中"
+        assert pattern.split(mixed) == whole_split(name, mixed), offset
+
