@@ -129,6 +129,8 @@ class SpecialTokens:
         occurrence counts, also one that overlaps another: which ones a scan matches depends
         on where it starts, and ``text`` may be a window of a longer text (a file's blocks).
         """
+        if not tokens:  # (an empty alternation would match at every position)
+            return None
         spans = [match.span() for match in _alternation(tokens).finditer(text, overlapped=True)]
         if not spans:
             return None

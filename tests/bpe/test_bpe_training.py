@@ -221,6 +221,16 @@ def test_no_cut_inside_a_special_token_that_overlaps_another_occurrence(tmp_path
     assert [part for piece in pieces for part in specials.split(piece)] == specials.split(text)
 
 
+def test_no_special_tokens_leave_every_cut_allowed_without_a_scan():
+    """With no tokens to avoid there is no test of positions at all (an empty alternation
+    would match at every character: a span per character of every block read)."""
+    assert SpecialTokens({}).within("a\nb\n" * 1000, frozenset()) is None
+    assert SpecialTokens({"<s>": 0}).within("a\nb\n" * 1000, frozenset({"<s>"})) is None
+    inside = SpecialTokens({"<s>": 0}).within("a<s>b", frozenset({"<s>"}))
+    assert [inside(position) for position in range(6)] == [False, False, True, True, False,
+                                                           False]
+
+
 def test_file_blocks_are_never_cut_inside_a_special_token(tmp_path, monkeypatch):
     # "<|a\nb|>" contains a place where the pattern allows a cut; blocks end all around it.
     monkeypatch.setattr(bpe.training, "PIECE_CHARS", 64)
