@@ -18,7 +18,9 @@
   ``bpe-openai`` wheel) on the corpus: the bare ``regex`` split by the vocabulary's pattern
   (the floor of any encoder built on ``regex``), ours cold (a fresh tokenizer each round) and
   warm, tiktoken, decoding, and batch encoding on all cores, interleaved round by round;
-  written to benchmarks/results/bpe_real.json.
+  then the same on the corpus typeset with curly apostrophes (non-ASCII every few lines;
+  the split runs ASCII text through ``re``, see bpe/README.md); written to
+  benchmarks/results/bpe_real.json.
 
 Speeds are the median over rounds; the ids are checked to be identical. CPU seconds are
 recorded too (training: the process, its threads and its workers; coding: this process for
@@ -145,6 +147,11 @@ def _bench_real_vocabularies(args) -> None:
     print(f"real vocabularies on {corpus_name}, {len(text.encode()) / 1e6:.2f} MB; "
           f"{os.cpu_count()} cores; {args.rounds} rounds; load {os.getloadavg()}", flush=True)
     rows = {name: _bench_real_vocabulary(name, text, args.rounds) for name in ("cl100k", "o200k")}
+    # The same text typeset, with curly apostrophes: ASCII stretches between non-ASCII
+    # characters every few lines (the split's ASCII path takes stretches of 64+).
+    typeset = text.replace("'", "\u2019")
+    rows.update({f"{name} typeset": _bench_real_vocabulary(name, typeset, args.rounds)
+                 for name in ("cl100k", "o200k")})
     table = []
     for name, row in rows.items():
         speeds = row["mb_per_s"]
@@ -215,7 +222,8 @@ def _bench_streaming(text: str, megabytes: int = 100) -> dict:
 
 
 def _bench_real_vocabulary(name: str, text: str, rounds: int) -> dict:
-    """Ours, tiktoken and the bare split on one of OpenAI's vocabularies, interleaved."""
+    """Ours, tiktoken and the bare split on one of OpenAI's vocabularies, interleaved.
+    ``name`` is the vocabulary's, then words that say which text it is."""
     from importlib import resources
 
     import regex
@@ -224,6 +232,7 @@ def _bench_real_vocabulary(name: str, text: str, rounds: int) -> dict:
     from bpe import Tokenizer
 
     load_average = list(os.getloadavg())
+    label, name = name, name.split()[0]
     path = resources.files("bpe_openai.data").joinpath(f"{name}_base.tiktoken.gz")
     reference = Tokenizer.from_tiktoken(path, pattern=name)
     encoding = tiktoken.Encoding(f"bench-{name}", pat_str=reference.pattern.source,
@@ -256,7 +265,7 @@ def _bench_real_vocabulary(name: str, text: str, rounds: int) -> dict:
         assert batch == their_batch, f"batch results disagree on {name}"
     wall = {key: times.median().wall for key, times in samples.items()}
     cpu = {key: times.median().cpu for key, times in samples.items()}
-    print(f"{name}: split {wall['split']:.2f}s, ours cold {wall['ours_cold']:.2f}s "
+    print(f"{label}: split {wall['split']:.2f}s, ours cold {wall['ours_cold']:.2f}s "
           f"warm {wall['ours_warm']:.2f}s, tiktoken {wall['tiktoken']:.2f}s", flush=True)
     return {
         "vocab_size": reference.vocab_size,

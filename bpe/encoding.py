@@ -172,11 +172,11 @@ class ChunkCache(dict):
 
     def __missing__(self, chunk: str) -> str:
         data = chunk.encode("utf-8")
-        token = self.ranks.get(data)  # most chunks are a token: encode_chunk's first case
+        token = self.ranks.get(data)  # encode_chunk, its first case first: most chunks
         if token is not None:
             encoded = self[chunk] = chr(token)
         else:
-            encoded = self[chunk] = "".join(map(chr, encode_chunk(data, self.ranks)))
+            encoded = self[chunk] = "".join(map(chr, merge_parts(data, self.ranks)))
         if len(chunk) > CACHE_MAX_CHUNK_CHARS:
             self.long_chunks.append(chunk)
         return encoded
@@ -239,6 +239,12 @@ def encode_chunk(data: bytes, ranks: Mapping[bytes, int]) -> list[int]:
     token = ranks.get(data)
     if token is not None:
         return [token]
+    return merge_parts(data, ranks)
+
+
+def merge_parts(data: bytes, ranks: Mapping[bytes, int]) -> list[int]:
+    """The token ids of a chunk by merging its bytes (:func:`encode_chunk` without checking
+    first whether the whole chunk is a token)."""
     if len(data) <= LONG_CHUNK_BYTES:
         return _merge_short(data, ranks)
     return _merge_long(data, ranks)

@@ -221,8 +221,10 @@ def _ascii_compiled(source: str) -> re.Pattern | None:
 # - The chunks before the cut are the same when the text ends there: the letter runs and
 #   the contractions stop at a space as at the end of the text, and no other alternative
 #   running at the cut (whitespace runs, \s++$, (?!\S)) can start left of a letter.
-ASCII_STRETCH_MIN = 256
-_ASCII_STRETCH = re.compile(f"[\\x00-\\x7f]{{{ASCII_STRETCH_MIN},}}")
+ASCII_STRETCH_MIN = 64
+# (starting only where a stretch starts, so a short stretch is read once, not from each of
+# its characters)
+_ASCII_STRETCH = re.compile(f"(?<![\\x00-\\x7f])[\\x00-\\x7f]{{{ASCII_STRETCH_MIN},}}")
 _WORD_END = re.compile("[A-Za-z] ")
 
 # The Unicode version decides what \p{L}, \p{N}, \p{M} and \s match, so which chunks a text
