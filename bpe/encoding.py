@@ -172,7 +172,7 @@ class ChunkCache(dict):
 
     def __missing__(self, chunk: str) -> str:
         data = chunk.encode("utf-8")
-        token = self.ranks.get(data)  # encode_chunk, its first case first: most chunks
+        token = self.ranks.get(data)  # as in encode_chunk: most chunks are one token
         if token is not None:
             encoded = self[chunk] = chr(token)
         else:
