@@ -67,14 +67,7 @@ class Encoder:
 
     def encode_allowing(self, text: str, allowed: frozenset[str]) -> list[int]:
         """Encode with ``allowed`` special tokens as ids and everything else as text."""
-        ids: list[int] = []
-        position = 0
-        for match in self.specials.find(text, allowed):
-            ids += self.encode_ordinary(text[position : match.start()])
-            ids.append(self.specials.ids[match.group()])
-            position = match.end()
-        ids += self.encode_ordinary(text[position:])
-        return ids
+        return self.encode_array(text, allowed).tolist()
 
     def encode_array(self, text: str, allowed: frozenset[str]) -> np.ndarray:
         """:meth:`encode_allowing` as an array of :func:`id_dtype`, made without a list of

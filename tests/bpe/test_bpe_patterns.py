@@ -240,4 +240,3 @@ def test_ascii_stretches_of_real_text_split_like_the_pattern(name):
     for offset in range(0, 3 * ASCII_STRETCH_MIN, 7):
         mixed = plain[:offset] + "é" + plain[offset : offset + 2 * ASCII_STRETCH_MIN] + "中"
         assert pattern.split(mixed) == whole_split(name, mixed), offset
-
